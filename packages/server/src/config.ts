@@ -1,0 +1,92 @@
+// Configuration from the environment (DESIGN.md "Running and configuration"). Every variable is
+// optional; a bad value is a ConfigError naming the variable, which main() prints before exiting.
+import { HEX_KEY_RE } from '@dc/core';
+
+export class ConfigError extends Error {}
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  publicUrl: string | null;
+  lockTtlSeconds: number;
+  lockSweepSeconds: number;
+  agentOfflineAfterSeconds: number;
+  retryBackoffSeconds: number;
+  maxProvisionAttempts: number;
+  setupRateLimitPerMinute: number;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+  csvBodyLimitBytes: number;
+  operatorPubkeys: string[];
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
+  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const publicUrl = env.DC_PUBLIC_URL?.trim() || null;
+  if (publicUrl !== null) {
+    let u: URL;
+    try {
+      u = new URL(publicUrl);
+    } catch {
+      throw new ConfigError(`DC_PUBLIC_URL must be an absolute URL such as https://api.example.net, got "${publicUrl}"`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      throw new ConfigError(`DC_PUBLIC_URL must use http or https, got "${publicUrl}"`);
+    }
+  }
+  const databaseUrl = env.DATABASE_URL?.trim() || null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const operatorPubkeys = (env.DC_OPERATOR_PUBKEYS ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  for (const k of operatorPubkeys) {
+    if (!HEX_KEY_RE.test(k)) throw new ConfigError(`DC_OPERATOR_PUBKEYS must be comma-separated 64-hex keys; "${k}" is not one`);
+  }
+  const logLevel = (env.LOG_LEVEL ?? 'info').trim();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
+  }
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const bodyLimitBytes = int(env, 'DC_BODY_LIMIT_BYTES', 1_048_576, 1024, 1_073_741_824);
+  return {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host,
+    databaseUrl,
+    dataDir: env.DC_DATA_DIR?.trim() || './data',
+    publicUrl: publicUrl?.replace(/\/+$/, '') ?? null,
+    lockTtlSeconds: int(env, 'DC_LOCK_TTL_SECONDS', 300, 1, 86_400),
+    lockSweepSeconds: int(env, 'DC_LOCK_SWEEP_SECONDS', 60, 1, 86_400),
+    agentOfflineAfterSeconds: int(env, 'DC_AGENT_OFFLINE_AFTER_SECONDS', 90, 1, 86_400),
+    retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', 30, 0, 3600),
+    maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', 5, 1, 1000),
+    setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', 30, 1, 1_000_000),
+    trustProxy: bool(env, 'DC_TRUST_PROXY'),
+    bodyLimitBytes,
+    csvBodyLimitBytes: Math.max(bodyLimitBytes, 8 * 1_048_576),
+    operatorPubkeys,
+    logLevel,
+  };
+}

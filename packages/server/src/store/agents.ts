@@ -1,0 +1,117 @@
+// Agent registration (setup with a one-time token), revocation and heartbeats.
+import { PERMISSIONS, delegationMessage, hashSetupToken, signMessage, type AgentSetupResult, type Identity } from '@dc/core';
+import type { Db, Queryable } from '../db/db.js';
+import { ApiError, conflict, gone, notFound, unauthenticated } from '../http/errors.js';
+import { releaseLeasesOfAgent } from './leases.js';
+
+interface TokenRow {
+  token_id: string;
+  pool_id: string;
+  label: string | null;
+  used: boolean;
+  expired: boolean;
+}
+
+/**
+ * Registers `agentPubkey` with a setup token. Exactly one of any number of concurrent calls with
+ * one token succeeds: the token row is locked (FOR UPDATE) for the whole transaction, and it is
+ * marked used in the same transaction that inserts the delegation. A key already registered
+ * rolls the transaction back, so the token stays usable.
+ */
+export async function setupAgent(
+  db: Db,
+  serverKey: Identity,
+  input: { token: string; agentPubkey: string; label: string | null },
+): Promise<AgentSetupResult> {
+  return db.transaction(async (tx) => {
+    const token = (
+      await tx.query<TokenRow>(
+        `SELECT token_id, pool_id, label, used_at IS NOT NULL AS used, expires_at <= now() AS expired
+         FROM agent_setup_tokens WHERE token_hash = $1 FOR UPDATE`,
+        [hashSetupToken(input.token)],
+      )
+    ).rows[0];
+    if (!token) throw unauthenticated('This setup token is not valid; create a new one in the dashboard.', 'invalid_token');
+    if (token.used) throw conflict('token_used', 'This setup token was already used; create a new one for each agent.');
+    if (token.expired) throw gone('token_expired', 'This setup token has expired; create a new one in the dashboard.');
+
+    const pool = (
+      await tx.query<{ provider_pubkey: string; name: string; location: string; provisioner_type: string; issued_at: Date }>(
+        `SELECT provider_pubkey, name, location, provisioner_type, date_trunc('milliseconds', now()) AS issued_at
+         FROM agent_pools WHERE pool_id = $1`,
+        [token.pool_id],
+      )
+    ).rows[0]!;
+    const delegation = {
+      provider_pubkey: pool.provider_pubkey,
+      agent_pubkey: input.agentPubkey,
+      pool_id: token.pool_id,
+      permissions: [...PERMISSIONS],
+      issued_at: pool.issued_at.toISOString(),
+    };
+    const signature = signMessage(serverKey.privateKey, delegationMessage(delegation));
+    const inserted = await tx.query(
+      `INSERT INTO provider_agent_delegations
+         (agent_pubkey, provider_pubkey, pool_id, permissions, label, issued_at, signature, setup_token_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (agent_pubkey) DO NOTHING`,
+      [input.agentPubkey, pool.provider_pubkey, token.pool_id, delegation.permissions, input.label ?? token.label, delegation.issued_at, signature, token.token_id],
+    );
+    if (inserted.rowCount === 0) {
+      throw new ApiError(409, 'agent_exists', 'This agent key is already registered; generate a new key (dc-agent setup --force) or revoke the old agent.');
+    }
+    await tx.query(`UPDATE agent_setup_tokens SET used_at = now(), used_by_agent = $2 WHERE token_id = $1`, [token.token_id, input.agentPubkey]);
+    return {
+      provider_pubkey: pool.provider_pubkey,
+      pool_id: token.pool_id,
+      pool_name: pool.name,
+      pool_location: pool.location,
+      provisioner_type: pool.provisioner_type,
+      permissions: delegation.permissions,
+      delegation,
+      delegation_signature: signature,
+    };
+  });
+}
+
+/** Revokes an agent: its next signed call is 401 and its leases are released. Idempotent. */
+export async function revokeAgent(db: Db, provider: string, agentPubkey: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const r = await tx.query(
+      `UPDATE provider_agent_delegations SET revoked_at = COALESCE(revoked_at, now())
+       WHERE agent_pubkey = $1 AND provider_pubkey = $2 RETURNING 1`,
+      [agentPubkey, provider],
+    );
+    if (r.rowCount === 0) throw notFound(`Agent ${agentPubkey}`);
+    await releaseLeasesOfAgent(tx, agentPubkey, 'agent revoked');
+  });
+}
+
+export async function recordHeartbeat(
+  db: Queryable,
+  agentPubkey: string,
+  hb: { version: string; provisioner_type?: string; active_contracts?: number; capabilities?: Record<string, unknown> },
+): Promise<{ pool_id: string | null; pool_name: string | null }> {
+  const r = await db.query<{ pool_id: string | null; pool_name: string | null }>(
+    `WITH hb AS (
+       INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities)
+       VALUES ($1, now(), $2, $3, $4, $5)
+       ON CONFLICT (agent_pubkey) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, version = EXCLUDED.version,
+         provisioner_type = EXCLUDED.provisioner_type, active_contracts = EXCLUDED.active_contracts,
+         capabilities = EXCLUDED.capabilities
+     )
+     SELECT d.pool_id, p.name AS pool_name FROM provider_agent_delegations d
+     LEFT JOIN agent_pools p ON p.pool_id = d.pool_id WHERE d.agent_pubkey = $1`,
+    [agentPubkey, hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null, hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities)],
+  );
+  return r.rows[0] ?? { pool_id: null, pool_name: null };
+}
+
+/** The server's delegation key: one row, created by whichever replica starts first. */
+export async function loadServerKey(db: Queryable, candidate: Identity, candidateSeedHex: string): Promise<{ seed_hex: string }> {
+  await db.query(
+    `INSERT INTO server_keys (id, seed_hex, public_key) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`,
+    [candidateSeedHex, candidate.publicKey],
+  );
+  return (await db.query<{ seed_hex: string }>(`SELECT seed_hex FROM server_keys WHERE id = 1`)).rows[0]!;
+}

@@ -1,0 +1,110 @@
+// CSV import (all-or-nothing upsert, every bad row reported with its line number) and export.
+import { parse, CsvError } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { Value, ValueErrorType } from '@sinclair/typebox/value';
+import { OfferingCreate, type CsvRowError } from '@dc/core';
+import type { Db, Queryable } from '../db/db.js';
+import { ApiError } from '../http/errors.js';
+import { lockPools, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
+
+export const CSV_COLUMNS = [
+  'offering_id', 'name', 'product_type', 'datacenter_country', 'monthly_price', 'currency',
+  'provisioner_type', 'agent_pool_id', 'status', 'provisioner_config',
+] as const;
+const REQUIRED = ['offering_id', 'name', 'product_type', 'datacenter_country', 'monthly_price', 'currency'];
+export const MAX_CSV_ROWS = 50_000;
+
+function invalid(errors: CsvRowError[]): ApiError {
+  const n = new Set(errors.map((e) => e.line)).size;
+  const first = errors[0]!;
+  return new ApiError(
+    400,
+    'invalid_csv',
+    `${n} row(s) have errors; nothing was imported. First: line ${first.line}${first.field ? ` (${first.field})` : ''}: ${first.message}`,
+    {},
+    { rows: errors.slice(0, 1000) },
+  );
+}
+
+type Parsed = { line: number; input: Record<string, unknown> };
+
+function parseCsv(text: string): Parsed[] {
+  let records: { record: Record<string, string>; info: { lines: number } }[];
+  try {
+    records = parse(text, { columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false });
+  } catch (err) {
+    if (err instanceof CsvError) {
+      const line = (err as CsvError & { lines?: number }).lines ?? 1;
+      throw invalid([{ line, field: null, message: err.message.replace(/^Invalid Record Length: /, '') }]);
+    }
+    throw err;
+  }
+  if (records.length === 0) throw invalid([{ line: 1, field: null, message: 'the file has no data rows (is the header line missing?)' }]);
+  if (records.length > MAX_CSV_ROWS) throw invalid([{ line: 1, field: null, message: `at most ${MAX_CSV_ROWS} rows per import` }]);
+  const header = Object.keys(records[0]!.record);
+  const errors: CsvRowError[] = [];
+  for (const h of header) {
+    if (!(CSV_COLUMNS as readonly string[]).includes(h)) errors.push({ line: 1, field: h, message: `unknown column "${h}"; columns are ${CSV_COLUMNS.join(', ')}` });
+  }
+  for (const r of REQUIRED) if (!header.includes(r)) errors.push({ line: 1, field: r, message: `required column "${r}" is missing` });
+  if (errors.length) throw invalid(errors);
+
+  return records.map(({ record, info }) => {
+    const input: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) {
+      if (v === '') continue;
+      if (k === 'monthly_price') input[k] = /^\d{1,10}(\.\d{1,2})?$/.test(v) ? Number(v) : v;
+      else if (k === 'provisioner_config') {
+        try {
+          input[k] = JSON.parse(v);
+        } catch {
+          input[k] = v; // reported below as "must be object"
+        }
+      } else input[k] = v;
+    }
+    return { line: info.lines, input };
+  });
+}
+
+export async function importOfferingsCsv(db: Db, provider: string, text: string): Promise<{ imported: number; created: number; updated: number }> {
+  const rows = parseCsv(text);
+  const errors: CsvRowError[] = [];
+  const seen = new Map<string, number>();
+  for (const { line, input } of rows) {
+    const first = [...Value.Errors(OfferingCreate, input)][0];
+    if (first) {
+      const field = first.path.replace(/^\//, '') || null;
+      const message = first.type === ValueErrorType.ObjectRequiredProperty ? 'is required' : `${first.message}${first.value !== undefined ? ` (got ${JSON.stringify(first.value)})` : ''}`;
+      errors.push({ line, field, message });
+      continue;
+    }
+    const id = input.offering_id as string;
+    if (seen.has(id)) errors.push({ line, field: 'offering_id', message: `"${id}" already appears on line ${seen.get(id)}` });
+    else seen.set(id, line);
+  }
+  if (errors.length) throw invalid(errors);
+
+  return db.transaction(async (tx) => {
+    const poolIds = [...new Set(rows.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
+    const pools = await lockPools(tx, provider, poolIds);
+    const resolved: OfferingRow[] = [];
+    for (const { line, input } of rows) {
+      const row = resolveOffering(input as unknown as OfferingCreate, pools);
+      if (Array.isArray(row)) errors.push({ line, field: row[0], message: row[1] });
+      else resolved.push(row);
+    }
+    if (errors.length) throw invalid(errors);
+    const { created, updated } = await upsertOfferings(tx, provider, resolved);
+    return { imported: resolved.length, created, updated };
+  });
+}
+
+export async function exportOfferingsCsv(db: Queryable, provider: string): Promise<string> {
+  const r = await db.query<Record<string, unknown>>(
+    `SELECT offering_id, name, product_type, datacenter_country, monthly_price::text AS monthly_price, currency,
+       provisioner_type, agent_pool_id, status, provisioner_config::text AS provisioner_config
+     FROM provider_offerings WHERE provider_pubkey = $1 ORDER BY offering_id`,
+    [provider],
+  );
+  return stringify(r.rows, { header: true, columns: [...CSV_COLUMNS], cast: { object: (v) => JSON.stringify(v) } });
+}

@@ -1,0 +1,60 @@
+// Setup tokens: created per pool, shown once, stored as a SHA-256 hash, used at most once.
+import { randomBytes } from 'node:crypto';
+import { generateSetupToken, hashSetupToken, type SetupTokenInfo } from '@dc/core';
+import type { Queryable } from '../db/db.js';
+import { conflict, notFound } from '../http/errors.js';
+
+/** Default lifetime of a setup token: long enough to reach the hypervisor the next day. */
+export const DEFAULT_SETUP_TOKEN_HOURS = 24;
+
+export async function createSetupToken(
+  db: Queryable,
+  provider: string,
+  poolId: string,
+  opts: { label: string | null; expiresInHours: number },
+): Promise<SetupTokenInfo & { token: string; location: string }> {
+  const pool = (
+    await db.query<{ location: string }>(`SELECT location FROM agent_pools WHERE pool_id = $1 AND provider_pubkey = $2`, [poolId, provider])
+  ).rows[0];
+  if (!pool) throw notFound(`Pool ${poolId}`);
+  const token = generateSetupToken(pool.location);
+  const tokenId = `stk_${randomBytes(9).toString('base64url')}`;
+  const r = await db.query<SetupTokenInfo>(
+    `INSERT INTO agent_setup_tokens (token_id, token_hash, pool_id, label, expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8 * 3600))
+     RETURNING token_id, pool_id, label, created_at, expires_at`,
+    [tokenId, hashSetupToken(token), poolId, opts.label, opts.expiresInHours],
+  );
+  return { ...r.rows[0]!, token, location: pool.location };
+}
+
+export async function listPendingTokens(db: Queryable, provider: string, poolId: string): Promise<SetupTokenInfo[]> {
+  const pool = await db.query(`SELECT 1 FROM agent_pools WHERE pool_id = $1 AND provider_pubkey = $2`, [poolId, provider]);
+  if (pool.rowCount === 0) throw notFound(`Pool ${poolId}`);
+  return (
+    await db.query<SetupTokenInfo>(
+      `SELECT token_id, pool_id, label, created_at, expires_at FROM agent_setup_tokens
+       WHERE pool_id = $1 AND used_at IS NULL AND expires_at > now()
+       ORDER BY created_at DESC, token_id DESC`,
+      [poolId],
+    )
+  ).rows;
+}
+
+/** Revokes an unused token. A used token has done its work: revoke the agent instead. */
+export async function revokeSetupToken(db: Queryable, provider: string, tokenId: string): Promise<void> {
+  const r = await db.query<{ used: boolean }>(
+    `WITH target AS (
+       SELECT t.token_id, t.used_at IS NOT NULL AS used FROM agent_setup_tokens t
+       JOIN agent_pools p ON p.pool_id = t.pool_id
+       WHERE t.token_id = $1 AND p.provider_pubkey = $2
+     ), gone AS (
+       DELETE FROM agent_setup_tokens WHERE token_id IN (SELECT token_id FROM target WHERE NOT used) RETURNING 1
+     )
+     SELECT used FROM target`,
+    [tokenId, provider],
+  );
+  const row = r.rows[0];
+  if (!row) throw notFound(`Setup token ${tokenId}`);
+  if (row.used) throw conflict('token_used', 'This token was already used; revoke the agent it registered instead.');
+}

@@ -1,0 +1,168 @@
+// Test harness: a fresh database per test file (PGlite in memory, or a new database on the
+// PostgreSQL server named by TEST_DATABASE_URL), an in-process app, and signed-request helpers.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { loadConfig, type Config } from '../src/config.js';
+import { PgliteDb, PostgresDb, type Db } from '../src/db/db.js';
+import { startServer, type RunningServer } from '../src/server.js';
+
+export const TEST_HOST = 'api.test.local';
+
+/** The PostgreSQL server under test, or null for the embedded database. */
+export function serverUrl(): string | null {
+  return process.env.TEST_DATABASE_URL?.trim() || null;
+}
+
+export interface TestDb {
+  db: Db;
+  /** Connection string of this test's own database (null on PGlite). */
+  url: string | null;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database that only this test file uses. */
+export async function createTestDb(): Promise<TestDb> {
+  const admin = serverUrl();
+  if (!admin) {
+    const db = await PgliteDb.open(null);
+    return { db, url: null, drop: () => db.close() };
+  }
+  const name = `dct_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  const db = new PostgresDb(u.toString(), { max: 20 });
+  return {
+    db,
+    url: u.toString(),
+    async drop() {
+      await db.close();
+      const c2 = new pg.Client({ connectionString: admin });
+      await c2.connect();
+      await c2.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c2.end();
+    },
+  };
+}
+
+export const operator = generateIdentity();
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ LOG_LEVEL: 'silent', DC_OPERATOR_PUBKEYS: operator.publicKey, ...env });
+}
+
+export interface Harness {
+  server: RunningServer;
+  testDb: TestDb;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const testDb = await createTestDb();
+  const server = await startServer(testConfig(env), { db: testDb.db, listen: false, jobs: false, logger: false });
+  return {
+    server,
+    testDb,
+    db: testDb.db,
+    async close() {
+      await server.close();
+      await testDb.drop();
+    },
+  };
+}
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, unknown>;
+  text: string;
+}
+
+/** Sends a request signed by `who` through app.inject (no network). */
+export async function call<T = any>(
+  h: Harness,
+  who: Identity | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { keyHeader?: KeyHeader; contentType?: string; headers?: Record<string, string>; timestamp?: number; nonce?: string } = {},
+): Promise<Res<T>> {
+  const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = { host: TEST_HOST, ...(opts.headers ?? {}) };
+  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+  if (who) Object.assign(headers, signRequestHeaders(who, { method, host: TEST_HOST, path, body: raw }, opts));
+  const r = await h.server.app.inject({ method: method as 'GET', url: path, headers, payload: body === undefined ? undefined : raw });
+  let parsed: unknown = undefined;
+  try {
+    parsed = r.body ? JSON.parse(r.body) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: r.statusCode, body: parsed as T, headers: r.headers, text: r.body };
+}
+
+export const agentCall = <T = any>(h: Harness, agent: Identity, method: string, path: string, body?: unknown) =>
+  call<T>(h, agent, method, path, body, { keyHeader: 'X-Agent-Pubkey' });
+
+/** A registered provider with one pool; returns the pieces most tests need. */
+export async function providerWithPool(
+  h: Harness,
+  pool: { name?: string; location?: string; provisioner_type?: string } = {},
+): Promise<{ provider: Identity; poolId: string }> {
+  const provider = generateIdentity();
+  await mustOk(call(h, provider, 'PUT', `/api/v1/providers/${provider.publicKey}`, { name: 'Test Provider' }));
+  const r = await mustOk(
+    call(h, provider, 'POST', `/api/v1/providers/${provider.publicKey}/pools`, {
+      name: pool.name ?? 'europe-proxmox',
+      location: pool.location ?? 'europe',
+      provisioner_type: pool.provisioner_type ?? 'proxmox',
+    }),
+  );
+  return { provider, poolId: r.body.pool_id };
+}
+
+/** Registers a new agent in `poolId` through the real setup endpoint. */
+export async function registerAgent(h: Harness, provider: Identity, poolId: string, label?: string): Promise<Identity> {
+  const t = await mustOk(call(h, provider, 'POST', `/api/v1/providers/${provider.publicKey}/pools/${poolId}/setup-tokens`, {}));
+  const agent = generateIdentity();
+  await mustOk(agentCall(h, agent, 'POST', '/api/v1/agents/setup', { token: t.body.token, agent_pubkey: agent.publicKey, ...(label ? { label } : {}) }));
+  return agent;
+}
+
+export async function mustOk<T extends Res>(p: Promise<T>): Promise<T> {
+  const r = await p;
+  if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${r.text}`);
+  return r;
+}
+
+/** Creates an offering and a paid, accepted contract for it. */
+export async function paidContract(
+  h: Harness,
+  provider: Identity,
+  offering: { offering_id: string; datacenter_country?: string; provisioner_type?: string; agent_pool_id?: string },
+  customer: Identity = generateIdentity(),
+): Promise<string> {
+  const existing = await call(h, provider, 'GET', `/api/v1/providers/${provider.publicKey}/offerings/${offering.offering_id}`);
+  if (existing.status === 404) {
+    await mustOk(
+      call(h, provider, 'POST', `/api/v1/providers/${provider.publicKey}/offerings`, {
+        name: offering.offering_id,
+        product_type: 'compute',
+        datacenter_country: 'DE',
+        monthly_price: 5,
+        currency: 'EUR',
+        ...offering,
+      }),
+    );
+  }
+  const c = await mustOk(call(h, customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: offering.offering_id }));
+  const id = c.body.contract_id as string;
+  await mustOk(call(h, provider, 'POST', `/api/v1/providers/${provider.publicKey}/contracts/${id}/accept`));
+  await mustOk(call(h, operator, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }));
+  return id;
+}
