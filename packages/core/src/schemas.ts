@@ -216,6 +216,11 @@ export const CsvImportResult = Type.Object({
 });
 export const CsvRowError = Type.Object({ line: Type.Integer(), field: Nullable(Type.String()), message: Type.String() });
 export type CsvRowError = Static<typeof CsvRowError>;
+/** 400 `invalid_csv`: the error object also lists every bad row (the serializer drops unlisted fields). */
+export const CsvImportErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), rows: Type.Optional(Type.Array(CsvRowError)) }),
+});
+export type CsvImportErrorBody = Static<typeof CsvImportErrorBody>;
 
 // ---- contracts ---------------------------------------------------------------------------------
 export const CONTRACT_STATUSES = [

@@ -14,6 +14,7 @@ import { poolRoutes } from './routes/pools.js';
 import { agentRoutes } from './routes/agents.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { contractRoutes } from './routes/contracts.js';
+import { provisioningRoutes } from './routes/provisioning.js';
 import { authorityOf } from '@dc/core';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -114,6 +115,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await app.register(agentRoutes(ctx), { prefix: '/api/v1' });
   await app.register(offeringRoutes(ctx), { prefix: '/api/v1' });
   await app.register(contractRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(provisioningRoutes(ctx), { prefix: '/api/v1' });
+  // Held long-polls answer (empty) before the server waits for in-flight requests to finish.
+  app.addHook('preClose', async () => ctx.dispatcher.close());
   return app;
 }
 

@@ -10,6 +10,7 @@ import { buildApp } from './app.js';
 import { createMetrics } from './metrics.js';
 import { loadServerKey } from './store/agents.js';
 import { startJobs } from './jobs/sweeper.js';
+import { Dispatcher } from './dispatch.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -27,7 +28,9 @@ export async function createContext(config: Config, db?: Db): Promise<AppContext
   await migrate(db, migrations);
   const candidate = generateIdentity();
   const { seed_hex } = await loadServerKey(db, candidate, seedHex(candidate.privateKey));
-  return { db, config, serverKey: identityFromSeed(seed_hex), metrics: createMetrics(), expectedMigrations: migrations.length };
+  const dispatcher = new Dispatcher(db);
+  await dispatcher.start();
+  return { db, config, serverKey: identityFromSeed(seed_hex), metrics: createMetrics(), dispatcher, expectedMigrations: migrations.length };
 }
 
 export async function startServer(

@@ -2,7 +2,7 @@
 // PostgreSQL server named by TEST_DATABASE_URL), an in-process app, and signed-request helpers.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { authorityOf, generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
 import { loadConfig, type Config } from '../src/config.js';
 import { PgliteDb, PostgresDb, type Db } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -52,13 +52,16 @@ export async function createTestDb(): Promise<TestDb> {
 export const operator = generateIdentity();
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', DC_OPERATOR_PUBKEYS: operator.publicKey, ...env });
+  // Tests register many agents from one address: the setup rate limit is lifted unless a test sets it.
+  return loadConfig({ LOG_LEVEL: 'silent', DC_OPERATOR_PUBKEYS: operator.publicKey, DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000', ...env });
 }
 
 export interface Harness {
   server: RunningServer;
   testDb: TestDb;
   db: Db;
+  /** The authority `call` signs for: DC_PUBLIC_URL's when the harness sets it, else TEST_HOST. */
+  signHost?: string;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     server,
     testDb,
     db: testDb.db,
+    signHost: env.DC_PUBLIC_URL ? authorityOf(env.DC_PUBLIC_URL) : TEST_HOST,
     async close() {
       await server.close();
       await testDb.drop();
@@ -95,7 +99,7 @@ export async function call<T = any>(
   const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   const headers: Record<string, string> = { host: TEST_HOST, ...(opts.headers ?? {}) };
   if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  if (who) Object.assign(headers, signRequestHeaders(who, { method, host: TEST_HOST, path, body: raw }, opts));
+  if (who) Object.assign(headers, signRequestHeaders(who, { method, host: h.signHost ?? TEST_HOST, path, body: raw }, opts));
   const r = await h.server.app.inject({ method: method as 'GET', url: path, headers, payload: body === undefined ? undefined : raw });
   let parsed: unknown = undefined;
   try {
@@ -165,4 +169,34 @@ export async function paidContract(
   await mustOk(call(h, provider, 'POST', `/api/v1/providers/${provider.publicKey}/contracts/${id}/accept`));
   await mustOk(call(h, operator, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }));
   return id;
+}
+
+/** Sends a request with exactly these headers (nothing is signed for you): for auth edge cases. */
+export async function rawCall<T = any>(
+  h: Harness,
+  method: string,
+  path: string,
+  opts: { headers?: Record<string, string>; body?: string } = {},
+): Promise<Res<T>> {
+  const headers: Record<string, string> = { host: TEST_HOST, ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(opts.headers ?? {}) };
+  const r = await h.server.app.inject({ method: method as 'GET', url: path, headers, payload: opts.body });
+  let parsed: unknown = undefined;
+  try {
+    parsed = r.body ? JSON.parse(r.body) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: r.statusCode, body: parsed as T, headers: r.headers, text: r.body };
+}
+
+/** A registered provider without pools. */
+export async function registeredProvider(h: Harness, name = 'Test Provider'): Promise<Identity> {
+  const provider = generateIdentity();
+  await mustOk(call(h, provider, 'PUT', `/api/v1/providers/${provider.publicKey}`, { name }));
+  return provider;
+}
+
+/** A complete, valid offering body (DE, proxmox by default); `over` replaces or adds fields. */
+export function offeringInput(offeringId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { offering_id: offeringId, name: offeringId, product_type: 'compute', datacenter_country: 'DE', monthly_price: 5, currency: 'EUR', ...over };
 }

@@ -154,7 +154,7 @@ export class PgliteDb implements Db {
 
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
     const r = await this.pg.query<T>(sql, params as unknown[]);
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
   }
 
   async exec(sql: string): Promise<void> {
@@ -166,7 +166,7 @@ export class PgliteDb implements Db {
       fn({
         async query<R>(sql: string, params: readonly unknown[] = []) {
           const r = await t.query<R>(sql, params as unknown[]);
-          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+          return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
         },
         async exec(sql: string) {
           await t.exec(sql);

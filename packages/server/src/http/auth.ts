@@ -16,6 +16,7 @@ import {
 } from '@dc/core';
 import type { Db } from '../db/db.js';
 import { ApiError, forbidden, unauthenticated } from './errors.js';
+import { assertSafeInput } from './input-guard.js';
 
 /**
  * - `none`: unsigned.
@@ -84,6 +85,9 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
     const mode = req.routeOptions.config.auth ?? 'none';
     if (mode !== 'none') req.signer = await authenticate(req, mode);
     if (req.bodyError) throw req.bodyError;
+    assertSafeInput(req);
+    // A POST without a body validates as {}, so optional bodies need no special schema.
+    if (req.body == null && req.method !== 'GET' && req.method !== 'HEAD' && req.rawBody.length === 0) req.body = {};
   });
 
   async function authenticate(req: FastifyRequest, mode: Exclude<AuthMode, 'none'>): Promise<Signer> {

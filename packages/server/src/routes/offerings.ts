@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { CsvImportResult, Offering, OfferingCreate, OfferingListQuery, OfferingUpdate, pageOf } from '@dc/core';
+import { CsvImportErrorBody, CsvImportResult, Offering, OfferingCreate, OfferingListQuery, OfferingUpdate, pageOf } from '@dc/core';
 import type { AppContext } from '../context.js';
 import { badRequest } from '../http/errors.js';
 import { createOffering, deleteOffering, getOffering, listOfferings, updateOffering } from '../store/offerings.js';
@@ -32,7 +32,7 @@ export function offeringRoutes(ctx: AppContext): FastifyPluginAsync {
     app.post('/providers/:pubkey/offerings/import', {
       config: { auth: PROVIDER_ONLY },
       bodyLimit: ctx.config.csvBodyLimitBytes,
-      schema: { tags: ['offerings'], summary: 'Import offerings from CSV (upsert, all or nothing)', params: ProviderParams, consumes: ['text/csv'], response: { 200: CsvImportResult, ...errors(400, 401, 403, 404, 413) } },
+      schema: { tags: ['offerings'], summary: 'Import offerings from CSV (upsert, all or nothing)', params: ProviderParams, consumes: ['text/csv'], response: { 200: CsvImportResult, ...errors(401, 403, 404, 413), 400: CsvImportErrorBody } },
     }, async (req) => {
       if (typeof req.body !== 'string') throw badRequest('Send the CSV as the body with Content-Type: text/csv.', 'invalid_csv');
       return importOfferingsCsv(ctx.db, (req.params as { pubkey: string }).pubkey, req.body);

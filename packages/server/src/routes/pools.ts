@@ -55,7 +55,7 @@ export function poolRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post('/providers/:pubkey/pools/:pool_id/setup-tokens', {
       config: { auth: PROVIDER_ONLY },
-      schema: { tags: ['setup tokens'], summary: 'Create a one-time setup token (shown once)', params: PoolParams, body: Type.Optional(SetupTokenCreate), response: { 201: SetupTokenCreated, ...errors(400, 401, 403, 404) } },
+      schema: { tags: ['setup tokens'], summary: 'Create a one-time setup token (shown once)', params: PoolParams, body: SetupTokenCreate, response: { 201: SetupTokenCreated, ...errors(400, 401, 403, 404) } },
     }, async (req: FastifyRequest, reply) => {
       const { pubkey, pool_id } = req.params as PoolP;
       const body = (req.body ?? {}) as { label?: string; expires_in_hours?: number };

@@ -70,7 +70,9 @@ export async function importOfferingsCsv(db: Db, provider: string, text: string)
   const rows = parseCsv(text);
   const errors: CsvRowError[] = [];
   const seen = new Map<string, number>();
-  for (const { line, input } of rows) {
+  const wellFormed: Parsed[] = [];
+  for (const row of rows) {
+    const { line, input } = row;
     const first = [...Value.Errors(OfferingCreate, input)][0];
     if (first) {
       const field = first.path.replace(/^\//, '') || null;
@@ -80,20 +82,24 @@ export async function importOfferingsCsv(db: Db, provider: string, text: string)
     }
     const id = input.offering_id as string;
     if (seen.has(id)) errors.push({ line, field: 'offering_id', message: `"${id}" already appears on line ${seen.get(id)}` });
-    else seen.set(id, line);
+    else {
+      seen.set(id, line);
+      wellFormed.push(row);
+    }
   }
-  if (errors.length) throw invalid(errors);
 
+  // The rows that passed the schema are also checked against the pools and the country list, so
+  // one answer lists every bad row (a person fixes the file once), ordered by line.
   return db.transaction(async (tx) => {
-    const poolIds = [...new Set(rows.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
+    const poolIds = [...new Set(wellFormed.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
     const pools = await lockPools(tx, provider, poolIds);
     const resolved: OfferingRow[] = [];
-    for (const { line, input } of rows) {
+    for (const { line, input } of wellFormed) {
       const row = resolveOffering(input as unknown as OfferingCreate, pools);
       if (Array.isArray(row)) errors.push({ line, field: row[0], message: row[1] });
       else resolved.push(row);
     }
-    if (errors.length) throw invalid(errors);
+    if (errors.length) throw invalid(errors.sort((a, b) => a.line - b.line));
     const { created, updated } = await upsertOfferings(tx, provider, resolved);
     return { imported: resolved.length, created, updated };
   });

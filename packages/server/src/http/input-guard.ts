@@ -1,0 +1,34 @@
+// Input that no schema keyword can refuse but the database or the JSON code would fail on with a
+// 500: U+0000 (PostgreSQL text and jsonb cannot hold it) anywhere in the path, query or body, and
+// JSON nested deeper than any real document (JSON.stringify, ajv and jsonb input all recurse per
+// level and overflow the stack on ~10^5 levels). Checked after authentication, before validation.
+import type { FastifyRequest } from 'fastify';
+import { badRequest } from './errors.js';
+
+/** Deepest JSON accepted in a body: provisioner configs and instance details are a few levels. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Returns a sentence naming the problem, or null. Iterative, so deep input cannot overflow it. */
+export function inputProblem(part: string, value: unknown): string | null {
+  const stack: { v: unknown; depth: number; at: string }[] = [{ v: value, depth: 0, at: part }];
+  while (stack.length > 0) {
+    const { v, depth, at } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return `${at} contains a NUL character (U+0000), which cannot be stored.`;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || Buffer.isBuffer(v)) continue;
+    if (depth >= MAX_JSON_DEPTH) return `${part} is nested more than ${MAX_JSON_DEPTH} levels deep.`;
+    for (const [k, child] of Object.entries(v)) {
+      if (k.includes('\u0000')) return `${at} has a field name with a NUL character (U+0000), which cannot be stored.`;
+      const name = k.length > 64 ? `${k.slice(0, 64)}…` : k;
+      stack.push({ v: child, depth: depth + 1, at: Array.isArray(v) ? `${at}[${name}]` : `${at}.${name}` });
+    }
+  }
+  return null;
+}
+
+export function assertSafeInput(req: FastifyRequest): void {
+  const problem = inputProblem('path', req.params) ?? inputProblem('query', req.query) ?? inputProblem('body', req.body);
+  if (problem) throw badRequest(problem);
+}
