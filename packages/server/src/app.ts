@@ -1,6 +1,6 @@
 // Builds the dc-api Fastify app: body parsing that keeps raw bytes for signatures, two validators
 // (strict for bodies, coercing for query strings), one error handler, routes, OpenAPI.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -28,7 +28,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const { config } = ctx;
   const app = Fastify({
     logger: opts.logger === false || config.logLevel === 'silent' ? false : { level: config.logLevel },
-    disableRequestLogging: true,
+    // One JSON line per request, written by our onResponse hook (Fastify's own would write two).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
