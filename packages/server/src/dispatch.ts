@@ -1,61 +1,98 @@
 // Long-poll wake-ups (DESIGN.md "Long-poll across replicas"). One LISTEN per replica on the work
-// channel; a waiting request parks here until a notification for its provider arrives, its
-// deadline passes, or the server shuts down. A notification is only a hint: the woken request
-// re-queries and parks again if the work went to someone else.
+// channel. A waiting request parks here with its provider and pool; a notice "provider pool n"
+// wakes at most n waiters of that pool (then legacy, pool-less agents of the provider), so new
+// work never wakes every agent. Lease expiry writes nothing, so a single timer per replica fires
+// at the earliest lease expiry and announces expired leases the same way. A notice is only a hint:
+// the woken request re-queries and parks again if another agent took the work.
 import type { Db } from './db/db.js';
-import { WORK_CHANNEL } from './store/work-notify.js';
+import { RESOLVED_POOL_ID, ROUTE_JOIN } from './store/routing.js';
+import { WORK_CHANNEL, parseWorkNotice, type WorkNotice } from './store/work-notify.js';
 
-/** Without any notification, parked requests re-check this often (lease expiry writes nothing). */
-export const WAIT_RECHECK_MS = 2000;
+/** A parked request re-checks on its own this often (a lost notice or a LISTEN reconnect). */
+export const WAIT_FALLBACK_MS = 10_000;
+/** The expiry timer re-reads the earliest lease at least this often (other replicas' grants are not announced). */
+export const EXPIRY_RECHECK_MAX_MS = 10_000;
 
-interface Waiter {
-  wake: () => void;
+export interface WaitScope {
+  provider: string;
+  /** null: a legacy agent, woken for any of its provider's work. */
+  poolId: string | null;
+}
+
+interface Waiter extends WaitScope {
+  wake(): void;
 }
 
 export class Dispatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private unlisten: (() => Promise<void>) | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private expiryDueAt = 0;
+  /** Database time of the last expiry check: each expiry is announced once. */
+  private expiriesUntil: Date | null = null;
   private closed = false;
+  /** Wake-ups sent, for tests and metrics: how many parked requests a notice released. */
+  woken = 0;
 
   constructor(private readonly db: Db) {}
 
   async start(): Promise<void> {
-    this.unlisten = await this.db.listen(WORK_CHANNEL, (provider) => this.wakeProvider(provider));
-  }
-
-  private wakeProvider(provider: string): void {
-    const set = this.waiters.get(provider);
-    if (!set) return;
-    for (const w of set) w.wake();
-  }
-
-  /** Resolves when work may exist for `provider`, after `ms`, or at shutdown. */
-  park(provider: string, ms: number): Promise<void> {
-    if (this.closed || ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      let set = this.waiters.get(provider);
-      if (!set) this.waiters.set(provider, (set = new Set()));
-      const waiter: Waiter = {
-        wake: () => {
-          clearTimeout(timer);
-          set!.delete(waiter);
-          if (set!.size === 0) this.waiters.delete(provider);
-          resolve();
-        },
-      };
-      const timer = setTimeout(waiter.wake, Math.min(ms, WAIT_RECHECK_MS));
-      set.add(waiter);
+    this.unlisten = await this.db.listen(WORK_CHANNEL, (payload) => {
+      const notice = parseWorkNotice(payload);
+      if (notice) this.announce(notice);
     });
   }
 
-  /** Repeats `query` until it returns something or `waitSeconds` pass. */
-  async poll<T>(provider: string, waitSeconds: number, query: () => Promise<T[]>): Promise<T[]> {
+  /** Wakes up to `count` waiters: the pool's own first, then the provider's legacy agents. */
+  announce({ provider, poolId, count }: WorkNotice): void {
+    const set = this.waiters.get(provider);
+    if (!set) return;
+    let left = count;
+    const pick = (match: (w: Waiter) => boolean) => {
+      for (const w of [...set]) {
+        if (left === 0) return;
+        if (match(w)) {
+          w.wake();
+          this.woken++;
+          left--;
+        }
+      }
+    };
+    if (poolId !== null) pick((w) => w.poolId === poolId);
+    pick((w) => w.poolId === null);
+  }
+
+  /** Resolves when work may exist for this scope, after `ms`, or at shutdown. */
+  park(scope: WaitScope, ms: number): Promise<void> {
+    if (this.closed || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      let set = this.waiters.get(scope.provider);
+      if (!set) this.waiters.set(scope.provider, (set = new Set()));
+      const waiter: Waiter = {
+        ...scope,
+        wake: () => {
+          clearTimeout(timer);
+          set!.delete(waiter);
+          if (set!.size === 0) this.waiters.delete(scope.provider);
+          resolve();
+        },
+      };
+      // Jitter spreads fallback re-checks of many agents parked at the same moment.
+      const fallback = WAIT_FALLBACK_MS * (0.8 + Math.random() * 0.4);
+      const timer = setTimeout(waiter.wake, Math.min(ms, fallback));
+      set.add(waiter);
+      if (!this.expiryTimer) this.scheduleExpiryCheck(0);
+    });
+  }
+
+  /** Runs `query` until it returns something, `waitSeconds` pass, or the server shuts down. */
+  async poll<T>(scope: WaitScope, waitSeconds: number, query: () => Promise<T[]>): Promise<T[]> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       const items = await query();
       const left = deadline - Date.now();
       if (items.length > 0 || left <= 0 || this.closed) return items;
-      await this.park(provider, left);
+      await this.park(scope, left);
     }
   }
 
@@ -65,9 +102,59 @@ export class Dispatcher {
     return n;
   }
 
+  /** A lease granted by this replica expires in `ms`: make sure the expiry timer fires by then. */
+  leaseGranted(ms: number): void {
+    if (this.parked === 0 || this.closed) return;
+    if (this.expiryTimer && this.expiryDueAt <= Date.now() + ms) return;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.scheduleExpiryCheck(ms + 5);
+  }
+
+  private scheduleExpiryCheck(ms: number): void {
+    if (this.closed) return;
+    this.expiryDueAt = Date.now() + ms;
+    this.expiryTimer = setTimeout(() => {
+      this.checkExpiries().then(
+        (nextMs) => {
+          this.expiryTimer = null;
+          if (this.parked > 0) this.scheduleExpiryCheck(nextMs);
+        },
+        () => {
+          this.expiryTimer = null;
+          if (this.parked > 0) this.scheduleExpiryCheck(EXPIRY_RECHECK_MAX_MS);
+        },
+      );
+    }, ms);
+    this.expiryTimer.unref();
+  }
+
+  /** Announces leases that expired since the last check; returns ms until the next expiry. */
+  private async checkExpiries(): Promise<number> {
+    const expired = await this.db.query<{ provider_pubkey: string; pool_id: string | null; n: number; checked_at: Date }>(
+      `SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*)::int AS n, now() AS checked_at
+       FROM contract_sign_requests c
+       LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
+       ${ROUTE_JOIN}
+       WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
+         AND c.provisioning_lock_expires_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))
+         AND c.status = 'accepted' AND c.payment_status = 'succeeded'
+       GROUP BY 1, 2`,
+      [this.expiriesUntil, EXPIRY_RECHECK_MAX_MS / 1000],
+    );
+    for (const r of expired.rows) this.announce({ provider: r.provider_pubkey, poolId: r.pool_id, count: r.n });
+    if (expired.rows[0]) this.expiriesUntil = expired.rows[0].checked_at;
+    const next = await this.db.query<{ ms: number | null }>(
+      `SELECT ceil(extract(epoch FROM min(provisioning_lock_expires_at) - now()) * 1000)::int AS ms
+       FROM contract_sign_requests WHERE provisioning_lock_agent IS NOT NULL AND provisioning_lock_expires_at > now()`,
+    );
+    const ms = next.rows[0]?.ms;
+    return ms === null || ms === undefined ? EXPIRY_RECHECK_MAX_MS : Math.min(Math.max(ms, 20), EXPIRY_RECHECK_MAX_MS);
+  }
+
   /** Answers every held long-poll (they return empty) and stops listening. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.wake();
     await this.unlisten?.();
   }

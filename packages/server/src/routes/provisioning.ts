@@ -46,7 +46,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     }, async (req) => {
       const q = req.query as { limit?: number; wait?: number };
       const c = caller(req);
-      const items = await ctx.dispatcher.poll(c.provider, q.wait ?? 0, () => pendingProvision(ctx.db, c, q.limit ?? 50, policy));
+      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, q.wait ?? 0, () => pendingProvision(ctx.db, c, q.limit ?? 50, policy));
       return { items };
     });
 
@@ -64,10 +64,11 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     }, async (req) => {
       const body = (req.body ?? {}) as { max?: number; exclude?: string[] };
       const c = caller(req);
-      const items = await ctx.dispatcher.poll(c.provider, (req.query as { wait?: number }).wait ?? 0, () =>
+      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, (req.query as { wait?: number }).wait ?? 0, () =>
         claim(ctx.db, c, { max: body.max ?? 1, exclude: body.exclude ?? [] }, policy),
       );
       ctx.metrics.provisioning.inc({ event: 'claimed' }, items.length);
+      if (items.length > 0) ctx.dispatcher.leaseGranted(policy.ttlSeconds * 1000);
       return { items };
     });
 
@@ -81,6 +82,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     }, async (req) => {
       const body = (req.body ?? {}) as { lock_token?: number };
       const r = await lock(ctx.db, caller(req), (req.params as { id: string }).id, body.lock_token, policy);
+      ctx.dispatcher.leaseGranted(policy.ttlSeconds * 1000);
       count('lock');
       return r;
     });

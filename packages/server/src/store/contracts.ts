@@ -134,7 +134,7 @@ export async function decideContract(db: Db, contractId: string, provider: strin
     if (!ALLOWED_FROM[action].includes(c.status)) throw refuse(action, c.status);
     const status = action === 'accept' ? 'accepted' : 'rejected';
     await tx.query(`UPDATE contract_sign_requests SET status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
-    if (status === 'accepted' && c.payment_status === 'succeeded') await notifyWork(tx, c.provider_pubkey);
+    if (status === 'accepted' && c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
   });
   return getContract(db, contractId, { provider });
 }
@@ -148,7 +148,7 @@ export async function retryContract(db: Db, contractId: string, provider: string
       [contractId],
     );
     await recordEvent(tx, c, 'retried', null, 'retry requested by provider');
-    if (c.payment_status === 'succeeded') await notifyWork(tx, c.provider_pubkey);
+    if (c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
   });
   return getContract(db, contractId, { provider });
 }
@@ -169,7 +169,7 @@ export async function setPayment(db: Db, contractId: string, status: Exclude<Pay
     }
     await tx.query(`UPDATE contract_sign_requests SET payment_status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
     if (status === 'refunded' && ALLOWED_FROM.refund.includes(c.status)) await cancelLocked(tx, c, 'payment refunded');
-    if (status === 'succeeded' && c.status === 'accepted') await notifyWork(tx, c.provider_pubkey);
+    if (status === 'succeeded' && c.status === 'accepted') await notifyWork(tx, [contractId]);
   });
   return getContract(db, contractId, { provider });
 }

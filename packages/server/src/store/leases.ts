@@ -16,7 +16,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { ApiError, conflict, notFound } from '../http/errors.js';
 import { CONTRACT_COLUMNS, CONTRACT_FROM } from './contracts.js';
 import { POOL_IS_DEFAULT, routedToPool } from './routing.js';
-import { WORK_CHANNEL, notifyWork } from './work-notify.js';
+import { notifyWork, notifyWorkSql } from './work-notify.js';
 
 /** Back-off never grows past an hour: a fixed hypervisor should be retried the same day. */
 export const MAX_BACKOFF_SECONDS = 3600;
@@ -266,7 +266,7 @@ export async function release(db: Db, caller: Caller, id: string, token: number,
     if (fence(row, caller, token, 'released') === 'repeat') return;
     await tx.query(`UPDATE contract_sign_requests SET ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now() WHERE contract_id = $1`, [id]);
     await event(tx, id, 'released', caller.agent, token, null);
-    if (row.status === 'accepted') await notifyWork(tx, caller.provider);
+    if (row.status === 'accepted') await notifyWork(tx, [id]);
   });
   return (await readItems(db, [id], policy))[0]!;
 }
@@ -298,7 +298,7 @@ export async function failed(db: Db, caller: Caller, id: string, token: number, 
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
     if (fence(row, caller, token, 'failed') === 'repeat') return;
-    await recordFailure(tx, row, caller.agent, caller.provider, token, message, policy, {
+    await recordFailure(tx, row, caller.agent, token, message, policy, {
       // The sweeper already counted this lease's expiry as an attempt; don't count it twice.
       countAttempt: row.lock_agent !== null,
     });
@@ -310,7 +310,6 @@ async function recordFailure(
   tx: Queryable,
   row: LeaseRow,
   by: string,
-  provider: string,
   token: number,
   message: string,
   policy: LeasePolicy,
@@ -329,7 +328,7 @@ async function recordFailure(
     [row.contract_id, status, attempts, message.slice(0, LAST_ERROR_MAX_CHARS), backoff, token],
   );
   await event(tx, row.contract_id, 'failed', by, token, message.slice(0, LAST_ERROR_MAX_CHARS));
-  if (status === 'accepted' && backoff === 0) await notifyWork(tx, provider);
+  if (status === 'accepted' && backoff === 0) await notifyWork(tx, [row.contract_id]);
 }
 
 export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<ProvisioningItem> {
@@ -369,7 +368,7 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
     const row = await lockRow(tx, { provider }, id);
     if (row.status === 'cancelled') throw cancelled();
     if (row.status !== 'provisioning') throw conflict('invalid_transition', `Providers may fail only handed-off contracts; this one is ${row.status}.`);
-    await recordFailure(tx, row, provider, provider, row.token, message, policy, { countAttempt: true });
+    await recordFailure(tx, row, provider, row.token, message, policy, { countAttempt: true });
   });
   return (await readItems(db, [id], policy))[0]!;
 }
@@ -387,8 +386,8 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
        SELECT contract_id, 'released', $1, provisioning_lock_token, $2 FROM released
      )
      SELECT (SELECT count(*) FROM released)::int AS n,
-       (SELECT count(pg_notify($3, provider_pubkey)) FROM (SELECT DISTINCT provider_pubkey FROM released WHERE status = 'accepted') w) AS notified`,
-    [agentPubkey, detail, WORK_CHANNEL],
+       ${notifyWorkSql(`SELECT contract_id FROM released WHERE status = 'accepted'`)} AS notified`,
+    [agentPubkey, detail],
   );
   return r.rows[0]!.n;
 }
@@ -412,8 +411,8 @@ export async function expireLeases(db: Queryable, maxAttempts: number): Promise<
        SELECT contract_id, 'expired', lease_agent, provisioning_lock_token, 'lease expired' FROM expired
      )
      SELECT (SELECT count(*) FROM expired)::int AS n,
-       (SELECT count(pg_notify($2, provider_pubkey)) FROM (SELECT DISTINCT provider_pubkey FROM expired WHERE status = 'accepted') w) AS notified`,
-    [maxAttempts, WORK_CHANNEL],
+       ${notifyWorkSql(`SELECT contract_id FROM expired WHERE status = 'accepted'`)} AS notified`,
+    [maxAttempts],
   );
   return (r.rows[0] as { n: number }).n;
 }
