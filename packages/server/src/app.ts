@@ -15,6 +15,8 @@ import { agentRoutes } from './routes/agents.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { contractRoutes } from './routes/contracts.js';
 import { provisioningRoutes } from './routes/provisioning.js';
+import { installerRoutes } from './routes/installer.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { authorityOf } from '@dc/core';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -31,7 +33,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     // One JSON line per request, written by our onResponse hook (Fastify's own would write two).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Trust only the hops we were told about: the client's own X-Forwarded-For entries don't count.
+    trustProxy: config.trustProxy > 0 ? (_address: string, hop: number) => hop < config.trustProxy : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
@@ -117,6 +120,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await app.register(offeringRoutes(ctx), { prefix: '/api/v1' });
   await app.register(contractRoutes(ctx), { prefix: '/api/v1' });
   await app.register(provisioningRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(installerRoutes(ctx));
+  await app.register(dashboardRoutes(ctx));
   // Held long-polls answer (empty) before the server waits for in-flight requests to finish.
   app.addHook('preClose', async () => ctx.dispatcher.close());
   return app;

@@ -16,7 +16,8 @@ export interface Config {
   retryBackoffSeconds: number;
   maxProvisionAttempts: number;
   setupRateLimitPerMinute: number;
-  trustProxy: boolean;
+  /** Proxy hops whose X-Forwarded-For entries are trusted (0: ignore the header). */
+  trustProxy: number;
   bodyLimitBytes: number;
   csvBodyLimitBytes: number;
   operatorPubkeys: string[];
@@ -39,6 +40,16 @@ function bool(env: Env, name: string): boolean {
   if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
   if (raw === '1' || raw === 'true' || raw === 'yes') return true;
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/**
+ * DC_TRUST_PROXY: true (one proxy in front) or a hop count. Only the entries appended by trusted
+ * proxies are used, so a client cannot pick its own address by sending X-Forwarded-For itself.
+ */
+function proxyHops(env: Env): number {
+  const raw = (env.DC_TRUST_PROXY ?? '').trim();
+  if (/^[0-9]{1,2}$/.test(raw)) return Number(raw);
+  return bool(env, 'DC_TRUST_PROXY') ? 1 : 0;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -83,7 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', 30, 0, 3600),
     maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', 5, 1, 1000),
     setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', 30, 1, 1_000_000),
-    trustProxy: bool(env, 'DC_TRUST_PROXY'),
+    trustProxy: proxyHops(env),
     bodyLimitBytes,
     csvBodyLimitBytes: Math.max(bodyLimitBytes, 8 * 1_048_576),
     operatorPubkeys,

@@ -5,7 +5,7 @@ import { MAX_CLOCK_PAST_MS } from '@dc/core';
 import type { AppContext } from '../context.js';
 import { expireLeases } from '../store/leases.js';
 
-/** Unused expired setup tokens are kept an hour after expiry so their users get 410, not 401. */
+/** Unused expired setup tokens are deleted hourly; until then their users get 410, not 401. */
 export const TOKEN_SWEEP_SECONDS = 3600;
 /** Nonces older than the signing window can never be replayed (the timestamp check refuses them). */
 export const NONCE_SWEEP_SECONDS = 60;

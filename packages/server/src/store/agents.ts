@@ -24,6 +24,12 @@ export async function setupAgent(
   input: { token: string; agentPubkey: string; label: string | null },
 ): Promise<AgentSetupResult> {
   return db.transaction(async (tx) => {
+    // Lock order pool, then token: deleting a pool locks the pool and then (by cascade) its
+    // tokens, so taking them the other way round here could deadlock with a pool deletion.
+    const poolOf = (
+      await tx.query<{ pool_id: string }>(`SELECT pool_id FROM agent_setup_tokens WHERE token_hash = $1`, [hashSetupToken(input.token)])
+    ).rows[0];
+    if (poolOf) await tx.query(`SELECT 1 FROM agent_pools WHERE pool_id = $1 FOR KEY SHARE`, [poolOf.pool_id]);
     const token = (
       await tx.query<TokenRow>(
         `SELECT token_id, pool_id, label, used_at IS NOT NULL AS used, expires_at <= now() AS expired

@@ -1,10 +1,11 @@
 // CSV import (all-or-nothing upsert, every bad row reported with its line number) and export.
 import { parse, CsvError } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { Value, ValueErrorType } from '@sinclair/typebox/value';
+import { Ajv, type ErrorObject } from 'ajv';
 import { OfferingCreate, type CsvRowError } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { ApiError } from '../http/errors.js';
+import { inputProblem } from '../http/input-guard.js';
 import { lockPools, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
 
 export const CSV_COLUMNS = [
@@ -28,10 +29,34 @@ function invalid(errors: CsvRowError[]): ApiError {
 
 type Parsed = { line: number; input: Record<string, unknown> };
 
+// Rows are checked by the same engine and schema as JSON bodies. (TypeBox's Value checker ignores
+// `enum`, so a bad status or provisioner_type used to reach a CHECK constraint: a 500.)
+const validateRow = new Ajv({ strict: false, allErrors: false, coerceTypes: false, verbose: true }).compile(OfferingCreate);
+
+function rowError(e: ErrorObject): { field: string | null; message: string } {
+  const params = e.params as Record<string, unknown>;
+  if (e.keyword === 'required') return { field: String(params.missingProperty), message: 'is required' };
+  const field = e.instancePath.replace(/^\//, '').split('/')[0] || null;
+  const got = e.data === undefined ? '' : ` (got ${JSON.stringify(e.data)?.slice(0, 100)})`;
+  switch (e.keyword) {
+    case 'enum':
+      return { field, message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}${got}` };
+    case 'type':
+      return { field, message: `must be ${[params.type].flat().join(' or ')}${got}` };
+    case 'pattern':
+      return { field, message: `must match ${String(params.pattern)}${got}` };
+    default:
+      return { field, message: `${e.message ?? 'is invalid'}${got}` };
+  }
+}
+
 function parseCsv(text: string): Parsed[] {
-  let records: { record: Record<string, string>; info: { lines: number } }[];
+  let records: { record: Record<string, string>; info: { lines: number }; raw: string }[];
   try {
-    records = parse(text, { columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false });
+    // One line ending: csv-parse counts a CRLF inside a quoted field as two lines, which would
+    // shift every later line number of a file saved on Windows. Valid values never hold a CR.
+    const lf = text.replace(/\r\n?/g, '\n');
+    records = parse(lf, { columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, raw: true, relax_column_count: false });
   } catch (err) {
     if (err instanceof CsvError) {
       const line = (err as CsvError & { lines?: number }).lines ?? 1;
@@ -49,7 +74,7 @@ function parseCsv(text: string): Parsed[] {
   for (const r of REQUIRED) if (!header.includes(r)) errors.push({ line: 1, field: r, message: `required column "${r}" is missing` });
   if (errors.length) throw invalid(errors);
 
-  return records.map(({ record, info }) => {
+  return records.map(({ record, info, raw }) => {
     const input: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(record)) {
       if (v === '') continue;
@@ -62,7 +87,9 @@ function parseCsv(text: string): Parsed[] {
         }
       } else input[k] = v;
     }
-    return { line: info.lines, input };
+    // info.lines is the record's last line; a person looks for the line it starts on.
+    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    return { line: info.lines - inside, input };
   });
 }
 
@@ -73,11 +100,13 @@ export async function importOfferingsCsv(db: Db, provider: string, text: string)
   const wellFormed: Parsed[] = [];
   for (const row of rows) {
     const { line, input } = row;
-    const first = [...Value.Errors(OfferingCreate, input)][0];
-    if (first) {
-      const field = first.path.replace(/^\//, '') || null;
-      const message = first.type === ValueErrorType.ObjectRequiredProperty ? 'is required' : `${first.message}${first.value !== undefined ? ` (got ${JSON.stringify(first.value)})` : ''}`;
-      errors.push({ line, field, message });
+    if (!validateRow(input)) {
+      errors.push({ line, ...rowError(validateRow.errors![0]!) });
+      continue;
+    }
+    const deep = inputProblem('provisioner_config', input.provisioner_config);
+    if (deep) {
+      errors.push({ line, field: 'provisioner_config', message: deep.replace(/^provisioner_config[^ ]* /, '').replace(/\.$/, '') });
       continue;
     }
     const id = input.offering_id as string;
