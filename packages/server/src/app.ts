@@ -1,6 +1,6 @@
 // Builds the dc-api Fastify app: body parsing that keeps raw bytes for signatures, two validators
 // (strict for bodies, coercing for query strings), one error handler, routes, OpenAPI.
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -37,6 +37,10 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     trustProxy: config.trustProxy > 0 ? (_address: string, hop: number) => hop < config.trustProxy : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Errors Fastify raises before routing (a malformed URL) get our error body too.
+    frameworkErrors: ((err: Error, _req: unknown, reply: FastifyReply) => {
+      reply.code(400).send({ error: { code: 'bad_request', message: `The request is malformed: ${err.message}` } });
+    }) as never,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 

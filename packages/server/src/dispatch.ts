@@ -25,6 +25,8 @@ interface Waiter extends WaitScope {
 
 export class Dispatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Notices seen per provider: a poll that saw it change while querying re-queries at once. */
+  private readonly generation = new Map<string, number>();
   private unlisten: (() => Promise<void>) | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private expiryDueAt = 0;
@@ -45,6 +47,7 @@ export class Dispatcher {
 
   /** Wakes up to `count` waiters: the pool's own first, then the provider's legacy agents. */
   announce({ provider, poolId, count }: WorkNotice): void {
+    this.generation.set(provider, (this.generation.get(provider) ?? 0) + 1);
     const set = this.waiters.get(provider);
     if (!set) return;
     let left = count;
@@ -62,9 +65,9 @@ export class Dispatcher {
     pick((w) => w.poolId === null);
   }
 
-  /** Resolves when work may exist for this scope, after `ms`, or at shutdown. */
-  park(scope: WaitScope, ms: number): Promise<void> {
-    if (this.closed || ms <= 0) return Promise.resolve();
+  /** Resolves when work may exist for this scope, after `ms`, at shutdown, or when `signal` aborts. */
+  park(scope: WaitScope, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed || ms <= 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.waiters.get(scope.provider);
       if (!set) this.waiters.set(scope.provider, (set = new Set()));
@@ -72,6 +75,7 @@ export class Dispatcher {
         ...scope,
         wake: () => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', waiter.wake);
           set!.delete(waiter);
           if (set!.size === 0) this.waiters.delete(scope.provider);
           resolve();
@@ -80,19 +84,27 @@ export class Dispatcher {
       // Jitter spreads fallback re-checks of many agents parked at the same moment.
       const fallback = WAIT_FALLBACK_MS * (0.8 + Math.random() * 0.4);
       const timer = setTimeout(waiter.wake, Math.min(ms, fallback));
+      signal?.addEventListener('abort', waiter.wake);
       set.add(waiter);
       if (!this.expiryTimer) this.scheduleExpiryCheck(0);
     });
   }
 
-  /** Runs `query` until it returns something, `waitSeconds` pass, or the server shuts down. */
-  async poll<T>(scope: WaitScope, waitSeconds: number, query: () => Promise<T[]>): Promise<T[]> {
+  /**
+   * Runs `query` until it returns something, `waitSeconds` pass, the server shuts down, or the
+   * client goes away (`signal`: a claim must not grant leases to a closed connection).
+   */
+  async poll<T>(scope: WaitScope, waitSeconds: number, query: () => Promise<T[]>, signal?: AbortSignal): Promise<T[]> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
+      const seen = this.generation.get(scope.provider) ?? 0;
       const items = await query();
       const left = deadline - Date.now();
-      if (items.length > 0 || left <= 0 || this.closed) return items;
-      await this.park(scope, left);
+      if (items.length > 0 || left <= 0 || this.closed || signal?.aborted) return items;
+      // A notice that arrived while we queried may be for work our snapshot missed.
+      if ((this.generation.get(scope.provider) ?? 0) !== seen) continue;
+      await this.park(scope, left, signal);
+      if (signal?.aborted) return [];
     }
   }
 

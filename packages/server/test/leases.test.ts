@@ -107,7 +107,10 @@ describe('locks and fencing', () => {
     assert.equal(stale.status, 409);
     assert.equal(stale.body.error.code, 'lease_lost');
     const late = await agentCall(h, a, 'DELETE', `${base(provider)}/contracts/${id}/lock`, { lock_token: g.body.lock_token });
-    assert.equal(late.status, 409, 'once a new grant happened, even a repeat of the release is lease_lost');
+    assert.equal(late.status, 200, 'an exact repeat of the release stays 200 even after a new grant');
+    assert.equal(late.body.lock_agent, b.publicKey, 'and changes nothing');
+    const otherEnd = await agentCall(h, a, 'POST', `${base(provider)}/contracts/${id}/failed`, { lock_token: g.body.lock_token, error_message: 'x' });
+    assert.equal(otherEnd.body.error.code, 'lease_lost', 'a different call with the old token is lease_lost');
   });
 
   test('provisioned: details visible to the customer, repeat by the same holder is 200, others get lease_lost', async () => {

@@ -58,24 +58,45 @@ class KeyCache {
   }
 }
 
-interface AgentRow {
+interface SpendRow {
+  in_window: boolean;
   fresh: number;
+}
+interface AgentRow extends SpendRow {
   provider_pubkey: string | null;
   pool_id: string | null;
   revoked: boolean | null;
 }
 
-// One round trip: spend the nonce (its own autocommitted statement, outside any handler
-// transaction, so it stays spent when the request is refused) and read the agent's delegation.
-const SPEND_NONCE_SQL = `
-  INSERT INTO request_nonces (pubkey, nonce, request_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
-  ON CONFLICT DO NOTHING RETURNING 1`;
-const SPEND_NONCE_AND_READ_AGENT_SQL = `
-  WITH spent AS (${SPEND_NONCE_SQL})
-  SELECT (SELECT count(*) FROM spent)::int AS fresh,
+/** Coarse sanity bound checked before the database (keeps absurd timestamps out of SQL). */
+const TIMESTAMP_SANITY_MS = 86_400_000;
+
+// One round trip, its own autocommitted statement (outside any handler transaction, so the nonce
+// stays spent when the request is refused): check the timestamp window against the database
+// clock, so every replica draws the same line that nonce pruning uses, then spend the nonce.
+const SPEND_NONCE_CTES = `
+  t AS (SELECT to_timestamp($3::bigint / 1000.0) AS ts),
+  win AS (SELECT ts, ts BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000})
+                          AND now() + make_interval(secs => ${MAX_CLOCK_FUTURE_MS / 1000}) AS in_window FROM t),
+  spent AS (
+    INSERT INTO request_nonces (pubkey, nonce, request_at) SELECT $1, $2, ts FROM win WHERE in_window
+    ON CONFLICT DO NOTHING RETURNING 1)`;
+const SPEND_NONCE_SQL = `WITH ${SPEND_NONCE_CTES}
+  SELECT (SELECT in_window FROM win) AS in_window, (SELECT count(*) FROM spent)::int AS fresh`;
+// Agents: the same, plus the delegation (read on every call, so a revocation applies at once).
+const SPEND_NONCE_AND_READ_AGENT_SQL = `WITH ${SPEND_NONCE_CTES}
+  SELECT (SELECT in_window FROM win) AS in_window, (SELECT count(*) FROM spent)::int AS fresh,
          d.provider_pubkey, d.pool_id, d.revoked_at IS NOT NULL AS revoked
   FROM (SELECT 1) AS one
   LEFT JOIN provider_agent_delegations d ON d.agent_pubkey = $1`;
+
+const stale = () => unauthenticated('X-Timestamp is outside the accepted window (300 s past to 30 s future); check the clock.', 'stale_request');
+const replayed = () => unauthenticated('This nonce was already used; sign every request with a new nonce.', 'replayed_request');
+
+function spendChecks(row: SpendRow): void {
+  if (!row.in_window) throw stale();
+  if (row.fresh === 0) throw replayed();
+}
 
 export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: string | null): void {
   const keys = new KeyCache();
@@ -85,10 +106,12 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
     const mode = req.routeOptions.config.auth ?? 'none';
     if (mode !== 'none') req.signer = await authenticate(req, mode);
     if (req.bodyError) throw req.bodyError;
-    assertSafeInput(req);
     // A POST without a body validates as {}, so optional bodies need no special schema.
     if (req.body == null && req.method !== 'GET' && req.method !== 'HEAD' && req.rawBody.length === 0) req.body = {};
   });
+  // After every route's own checks and schema validation (so DESIGN's order "signature, then
+  // input" holds), before any handler: input the database or the JSON code would fail on.
+  app.addHook('preHandler', async (req) => assertSafeInput(req));
 
   async function authenticate(req: FastifyRequest, mode: Exclude<AuthMode, 'none'>): Promise<Signer> {
     const h = req.headers;
@@ -115,10 +138,7 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
     if (signature === undefined || !HEX_SIG_RE.test(signature)) {
       throw unauthenticated('X-Signature must be 128 lowercase hex characters.', 'bad_signature');
     }
-    const skew = Number(timestamp) - Date.now();
-    if (skew < -MAX_CLOCK_PAST_MS || skew > MAX_CLOCK_FUTURE_MS) {
-      throw unauthenticated('X-Timestamp is outside the accepted window (300 s past to 30 s future); check the clock.', 'stale_request');
-    }
+    if (Math.abs(Number(timestamp) - Date.now()) > TIMESTAMP_SANITY_MS) throw stale();
     const host = publicAuthority ?? (req.headers.host ?? '').toLowerCase();
     const message = requestMessage({ method: req.method, host, path: req.url, timestamp, nonce, body: req.rawBody });
     let ok = false;
@@ -132,7 +152,7 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
     if (isAgent && mode !== 'setup') {
       const r = await db.query<AgentRow>(SPEND_NONCE_AND_READ_AGENT_SQL, [pubkey, nonce, timestamp]);
       const row = r.rows[0] as AgentRow;
-      if (row.fresh === 0) throw unauthenticated('This nonce was already used; sign every request with a new nonce.', 'replayed_request');
+      spendChecks(row);
       if (row.provider_pubkey === null) throw unauthenticated('This agent key is not registered.', 'unknown_agent');
       if (row.revoked) throw unauthenticated('This agent has been revoked by its provider.', 'agent_revoked');
       const signer: Signer = { kind: 'agent', pubkey, providerPubkey: row.provider_pubkey, poolId: row.pool_id };
@@ -141,8 +161,7 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
       if (params.pubkey !== row.provider_pubkey) throw forbidden('This agent belongs to another provider.');
       return signer;
     }
-    const r = await db.query(SPEND_NONCE_SQL, [pubkey, nonce, timestamp]);
-    if (r.rowCount === 0) throw unauthenticated('This nonce was already used; sign every request with a new nonce.', 'replayed_request');
+    spendChecks((await db.query<SpendRow>(SPEND_NONCE_SQL, [pubkey, nonce, timestamp])).rows[0]!);
     if (mode === 'setup') {
       if (!isAgent) throw unauthenticated('Agent setup must be signed with X-Agent-Pubkey by the key being registered.', 'bad_signature');
       return { kind: 'key', pubkey };

@@ -59,11 +59,11 @@ export function poolRoutes(ctx: AppContext): FastifyPluginAsync {
     }, async (req: FastifyRequest, reply) => {
       const { pubkey, pool_id } = req.params as PoolP;
       const body = (req.body ?? {}) as { label?: string; expires_in_hours?: number };
+      const base = publicBaseUrl(ctx.config, req); // validated before anything is written
       const t = await createSetupToken(ctx.db, pubkey, pool_id, {
         label: body.label ?? null,
         expiresInHours: body.expires_in_hours ?? DEFAULT_SETUP_TOKEN_HOURS,
       });
-      const base = publicBaseUrl(ctx.config, req);
       const { location: _location, ...rest } = t;
       return reply.code(201).send({ ...rest, setup_command: setupCommand(base, t.token, ctx.serverKey.publicKey) });
     });

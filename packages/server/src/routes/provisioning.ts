@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Contract, listOf } from '@dc/core';
 import type { AppContext } from '../context.js';
@@ -34,6 +34,14 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     return { agent: s.pubkey, provider: s.providerPubkey, poolId: s.poolId };
   };
   const count = (event: string) => ctx.metrics.provisioning.inc({ event });
+  /** Aborts when the client closes the connection before we answer (a dropped long-poll). */
+  const clientGone = (reply: FastifyReply): AbortSignal => {
+    const ac = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    return ac.signal;
+  };
 
   return async (app) => {
     app.get('/providers/:pubkey/contracts/pending-provision', {
@@ -43,10 +51,10 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), wait: Wait }),
         response: { 200: listOf(Item), ...errors(400, 401, 403) },
       },
-    }, async (req) => {
+    }, async (req, reply) => {
       const q = req.query as { limit?: number; wait?: number };
       const c = caller(req);
-      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, q.wait ?? 0, () => pendingProvision(ctx.db, c, q.limit ?? 50, policy));
+      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, q.wait ?? 0, () => pendingProvision(ctx.db, c, q.limit ?? 50, policy), clientGone(reply));
       return { items };
     });
 
@@ -61,11 +69,13 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
         }, { additionalProperties: false }),
         response: { 200: listOf(Item), ...errors(400, 401, 403) },
       },
-    }, async (req) => {
+    }, async (req, reply) => {
       const body = (req.body ?? {}) as { max?: number; exclude?: string[] };
       const c = caller(req);
+      const gone = clientGone(reply);
       const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, (req.query as { wait?: number }).wait ?? 0, () =>
         claim(ctx.db, c, { max: body.max ?? 1, exclude: body.exclude ?? [] }, policy),
+        gone,
       );
       ctx.metrics.provisioning.inc({ event: 'claimed' }, items.length);
       if (items.length > 0) ctx.dispatcher.leaseGranted(policy.ttlSeconds * 1000);

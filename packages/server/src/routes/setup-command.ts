@@ -1,10 +1,18 @@
 // The one-liner shown to providers (DESIGN.md "dc-agent and the installer").
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
+import { badRequest } from '../http/errors.js';
 
 /** The API base URL clients use: DC_PUBLIC_URL, else what this request came in on. */
 export function publicBaseUrl(config: Config, req: FastifyRequest): string {
-  return config.publicUrl ?? `${req.protocol}://${req.host}`;
+  if (config.publicUrl) return config.publicUrl;
+  const url = `${req.protocol}://${req.host}`;
+  try {
+    new URL(url);
+  } catch {
+    throw badRequest('The Host header is not a valid host; set DC_PUBLIC_URL or send a proper Host.', 'invalid_host');
+  }
+  return url;
 }
 
 function isLoopback(url: string): boolean {

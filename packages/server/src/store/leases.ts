@@ -50,23 +50,25 @@ const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, o.provisioner_type, o.provisioner_con
  * contract_sign_requests_pending_*_idx; routing follows routing.ts.
  */
 function eligibleWhere(pooled: boolean): string {
-  const routed = pooled
-    ? `AND c.offering_id IN (
-         SELECT o2.offering_id FROM provider_offerings o2, me p
-         WHERE o2.provider_pubkey = $1 AND ${routedToPool('o2', 'p', 'p.is_default')})`
-    : '';
+  const routed = pooled ? `AND ${ROUTED_TO_ME}` : '';
   return `c.provider_pubkey = $1 AND c.status = 'accepted' AND c.payment_status = 'succeeded'
     AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= now())
     AND (c.provisioning_lock_agent IS NULL OR c.provisioning_lock_expires_at <= now() OR c.provisioning_lock_agent = $2)
     ${routed}`;
 }
 
+// MATERIALIZED: computed once per statement (the "oldest pool" check), not once per offering.
 function meCte(pooled: boolean): string {
   return pooled
-    ? `me AS (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
+    ? `me AS MATERIALIZED (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
               FROM agent_pools p WHERE p.pool_id = $3)`
     : `me AS (SELECT 1)`;
 }
+
+/** "Contract c is routed to the caller's pool `me`": one primary-key probe of its offering. */
+const ROUTED_TO_ME = `EXISTS (SELECT 1 FROM provider_offerings o2, me p
+  WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
+    AND ${routedToPool('o2', 'p', 'p.is_default')})`;
 
 /** The pending-provision query (exported so tests and benchmarks can EXPLAIN it). */
 export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number): string {
@@ -102,6 +104,7 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
   const [pEx, pMax, pTtl, pAttempts] = [n - 3, n - 2, n - 1, n].map((i) => `$${i}`);
   const mine = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`; // never NULL: ORDER BY and CASE rely on it
   return db.transaction(async (tx) => {
+    await assertAgentActive(tx, caller.agent);
     const r = await tx.query<{ contract_id: string }>(
       `WITH ${meCte(pooled)},
        picked AS (
@@ -147,6 +150,16 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
   });
 }
 
+/**
+ * Grants happen only to an agent that is still active at commit time: FOR SHARE on its
+ * delegation makes a concurrent revocation wait for this grant (and then release it), and a
+ * revocation that committed first is seen here. A long-poll that outlives its agent ends with 401.
+ */
+async function assertAgentActive(tx: Queryable, agent: string): Promise<void> {
+  const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR SHARE`, [agent]);
+  if (r.rowCount === 0) throw new ApiError(401, 'agent_revoked', 'This agent has been revoked by its provider.');
+}
+
 async function readItems(db: Queryable, ids: string[], policy: LeasePolicy): Promise<ProvisioningItem[]> {
   return (
     await db.query<ProvisioningItem>(
@@ -176,10 +189,7 @@ async function lockRow(tx: Queryable, caller: Caller | { provider: string }, id:
   const pooled = 'poolId' in caller && caller.poolId !== null;
   const params: unknown[] = [caller.provider, id];
   if (pooled) params.push((caller as Caller).poolId);
-  const routed = pooled
-    ? `c.offering_id IN (SELECT o2.offering_id FROM provider_offerings o2, me p
-         WHERE o2.provider_pubkey = $1 AND ${routedToPool('o2', 'p', 'p.is_default')})`
-    : 'true';
+  const routed = pooled ? ROUTED_TO_ME : 'true';
   const r = await tx.query<LeaseRow>(
     `WITH ${meCte(pooled)}
      SELECT c.contract_id, c.status, c.payment_status, c.provisioning_lock_agent AS lock_agent,
@@ -209,6 +219,7 @@ function notProvisionable(row: LeaseRow): ApiError {
 /** POST …/lock: grant when free or expired, renew when the caller holds it. */
 export async function lock(db: Db, caller: Caller, id: string, lockToken: number | undefined, policy: LeasePolicy): Promise<ProvisioningItem> {
   await db.transaction(async (tx) => {
+    await assertAgentActive(tx, caller.agent);
     const row = await lockRow(tx, caller, id);
     if (!row.routed) throw new ApiError(403, 'not_routed', 'This contract is routed to another pool; your agent may not take it.');
     if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
@@ -250,12 +261,20 @@ type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off';
  * Common fencing check for calls that end a lease. Returns 'repeat' for an exact repeat of the
  * call that ended it (answered 200 without change), else 'open' when the caller may end it now.
  */
-function fence(row: LeaseRow, caller: Caller, token: number, ending: Ending): 'repeat' | 'open' {
+async function fence(tx: Queryable, row: LeaseRow, caller: Caller, token: number, ending: Ending): Promise<'repeat' | 'open'> {
   if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
-  if (token !== row.token || row.lease_agent !== caller.agent) throw leaseLost();
-  if (row.lease_outcome === ending) return 'repeat';
-  if (row.lease_outcome !== null) throw leaseLost();
-  return 'open';
+  if (token === row.token && row.lease_agent === caller.agent) {
+    if (row.lease_outcome === ending) return 'repeat';
+    if (row.lease_outcome === null) return 'open';
+    throw leaseLost();
+  }
+  // An older lease: only the exact call that ended it (same agent, token, outcome) is a repeat.
+  const ended = await tx.query(
+    `SELECT 1 FROM contract_events WHERE contract_id = $1 AND lock_token = $2 AND agent_pubkey = $3 AND event = $4 LIMIT 1`,
+    [row.contract_id, token, caller.agent, ending],
+  );
+  if (ended.rowCount > 0) return 'repeat';
+  throw leaseLost();
 }
 
 const CLEAR_LOCK = `provisioning_lock_agent = NULL, provisioning_lock_at = NULL, provisioning_lock_expires_at = NULL`;
@@ -263,7 +282,7 @@ const CLEAR_LOCK = `provisioning_lock_agent = NULL, provisioning_lock_at = NULL,
 export async function release(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<ProvisioningItem> {
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
-    if (fence(row, caller, token, 'released') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'released') === 'repeat') return;
     await tx.query(`UPDATE contract_sign_requests SET ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now() WHERE contract_id = $1`, [id]);
     await event(tx, id, 'released', caller.agent, token, null);
     if (row.status === 'accepted') await notifyWork(tx, [id]);
@@ -274,7 +293,7 @@ export async function release(db: Db, caller: Caller, id: string, token: number,
 export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<ProvisioningItem> {
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
-    if (fence(row, caller, token, 'provisioned') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return;
     // A late confirmation with the current token wins even after expiry marked the contract
     // provisioning_failed: the machine exists and nobody else was granted the contract.
     if (row.status !== 'accepted' && row.status !== 'provisioning_failed') throw notProvisionable(row);
@@ -297,7 +316,7 @@ export function backoffSeconds(base: number, attempts: number): number {
 export async function failed(db: Db, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy): Promise<ProvisioningItem> {
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
-    if (fence(row, caller, token, 'failed') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
     await recordFailure(tx, row, caller.agent, token, message, policy, {
       // The sweeper already counted this lease's expiry as an attempt; don't count it twice.
       countAttempt: row.lock_agent !== null,
@@ -313,28 +332,31 @@ async function recordFailure(
   token: number,
   message: string,
   policy: LeasePolicy,
-  opts: { countAttempt: boolean },
+  opts: { countAttempt: boolean; neverExhausts?: boolean },
 ): Promise<void> {
   const attempts = row.attempts + (opts.countAttempt ? 1 : 0);
-  const exhausted = attempts >= policy.maxAttempts;
+  const exhausted = attempts >= policy.maxAttempts && !opts.neverExhausts;
   const status = row.status === 'provisioning_failed' || exhausted ? 'provisioning_failed' : 'accepted';
   const backoff = status === 'accepted' ? backoffSeconds(policy.backoffSeconds, attempts) : 0;
   await tx.query(
-    `UPDATE contract_sign_requests SET status = $2, attempts = $3, last_error = $4,
+    `UPDATE contract_sign_requests SET status = $2, attempts = $3, last_error = left($4, ${LAST_ERROR_MAX_CHARS}),
        next_attempt_at = CASE WHEN $5::int > 0 THEN now() + make_interval(secs => $5::int) END,
        ${CLEAR_LOCK}, lease_outcome = CASE WHEN lease_agent IS NOT NULL AND provisioning_lock_token = $6 THEN 'failed' ELSE lease_outcome END,
        updated_at = now()
      WHERE contract_id = $1`,
-    [row.contract_id, status, attempts, message.slice(0, LAST_ERROR_MAX_CHARS), backoff, token],
+    [row.contract_id, status, attempts, message, backoff, token],
   );
-  await event(tx, row.contract_id, 'failed', by, token, message.slice(0, LAST_ERROR_MAX_CHARS));
+  await tx.query(
+    `INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail) VALUES ($1, 'failed', $2, $3, left($4, ${LAST_ERROR_MAX_CHARS}))`,
+    [row.contract_id, by, token, message],
+  );
   if (status === 'accepted' && backoff === 0) await notifyWork(tx, [row.contract_id]);
 }
 
 export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<ProvisioningItem> {
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
-    if (fence(row, caller, token, 'handed_off') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'handed_off') === 'repeat') return;
     if (row.status !== 'accepted') throw notProvisionable(row);
     await tx.query(
       `UPDATE contract_sign_requests SET status = 'provisioning', ${CLEAR_LOCK}, lease_outcome = 'handed_off', updated_at = now() WHERE contract_id = $1`,
@@ -368,7 +390,8 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
     const row = await lockRow(tx, { provider }, id);
     if (row.status === 'cancelled') throw cancelled();
     if (row.status !== 'provisioning') throw conflict('invalid_transition', `Providers may fail only handed-off contracts; this one is ${row.status}.`);
-    await recordFailure(tx, row, provider, row.token, message, policy, { countAttempt: true });
+        // DESIGN.md: provisioning → accepted (failed); the limit is enforced on the agents' attempts.
+    await recordFailure(tx, row, provider, row.token, message, policy, { countAttempt: true, neverExhausts: true });
   });
   return (await readItems(db, [id], policy))[0]!;
 }
@@ -376,11 +399,15 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
 /** Releases every lease an agent holds (used when it is revoked) and records `released`. */
 export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, detail: string): Promise<number> {
   const r = await tx.query<{ n: number }>(
-    `WITH released AS (
-       UPDATE contract_sign_requests
+    // Rows are locked in contract_id order, the same order as the sweeper, so the two never deadlock.
+    `WITH held AS (
+       SELECT contract_id FROM contract_sign_requests WHERE provisioning_lock_agent = $1
+       ORDER BY contract_id FOR UPDATE
+     ), released AS (
+       UPDATE contract_sign_requests c
        SET ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now()
-       WHERE provisioning_lock_agent = $1 OR (lease_agent = $1 AND lease_outcome IS NULL)
-       RETURNING contract_id, provisioning_lock_token, provider_pubkey, status
+       FROM held WHERE c.contract_id = held.contract_id
+       RETURNING c.contract_id, c.provisioning_lock_token, c.provider_pubkey, c.status
      ), events AS (
        INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
        SELECT contract_id, 'released', $1, provisioning_lock_token, $2 FROM released
@@ -399,12 +426,18 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
  */
 export async function expireLeases(db: Queryable, maxAttempts: number): Promise<number> {
   const r = await db.query(
-    `WITH expired AS (
+    // SKIP LOCKED: rows a grant, confirmation or revocation is working on are left for the next
+    // run, so the sweeper never waits on (or deadlocks with) request transactions.
+    `WITH due AS (
+       SELECT contract_id FROM contract_sign_requests
+       WHERE provisioning_lock_agent IS NOT NULL AND provisioning_lock_expires_at <= now()
+       ORDER BY contract_id FOR UPDATE SKIP LOCKED
+     ), expired AS (
        UPDATE contract_sign_requests c
        SET ${CLEAR_LOCK}, attempts = c.attempts + 1, last_error = 'lease expired',
            status = CASE WHEN c.status = 'accepted' AND c.attempts + 1 >= $1 THEN 'provisioning_failed' ELSE c.status END,
            updated_at = now()
-       WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
+       FROM due WHERE c.contract_id = due.contract_id
        RETURNING c.contract_id, c.lease_agent, c.provisioning_lock_token, c.provider_pubkey, c.status
      ), events AS (
        INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)

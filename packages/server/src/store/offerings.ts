@@ -25,7 +25,13 @@ export interface OfferingRow {
 }
 
 /** Field rules the JSON schema cannot express; returns [field, problem] or null. */
-export function offeringFieldProblem(o: { datacenter_country?: string; monthly_price?: number }): [string, string] | null {
+/** Ids that would be shadowed by the fixed routes GET …/offerings/export and POST …/offerings/import. */
+export const RESERVED_OFFERING_IDS = new Set(['export', 'import']);
+
+export function offeringFieldProblem(o: { offering_id?: string; datacenter_country?: string; monthly_price?: number }): [string, string] | null {
+  if (o.offering_id !== undefined && RESERVED_OFFERING_IDS.has(o.offering_id)) {
+    return ['offering_id', `"${o.offering_id}" is reserved (it names an endpoint); pick another id`];
+  }
   if (o.datacenter_country !== undefined && !isCountryCode(o.datacenter_country)) {
     return ['datacenter_country', `"${o.datacenter_country}" is not an ISO 3166-1 alpha-2 country code`];
   }
@@ -93,6 +99,8 @@ const UPSERT_SQL = `
   FROM jsonb_to_recordset($2::jsonb) AS r(offering_id text, name text, product_type text, datacenter_country text,
     datacenter_region text, monthly_price numeric, currency text, provisioner_type text, provisioner_config jsonb,
     agent_pool_id text, status text)
+  -- A fixed row order: two imports touching the same offerings lock them in the same order.
+  ORDER BY r.offering_id
   ON CONFLICT (provider_pubkey, offering_id) DO UPDATE SET name = EXCLUDED.name, product_type = EXCLUDED.product_type,
     datacenter_country = EXCLUDED.datacenter_country, datacenter_region = EXCLUDED.datacenter_region,
     monthly_price = EXCLUDED.monthly_price, currency = EXCLUDED.currency, provisioner_type = EXCLUDED.provisioner_type,
@@ -122,7 +130,10 @@ export async function createOffering(db: Db, provider: string, input: OfferingCr
     const exists = await tx.query(`SELECT 1 FROM provider_offerings WHERE provider_pubkey = $1 AND offering_id = $2`, [provider, input.offering_id]);
     if (exists.rowCount > 0) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
     try {
-      await upsertOfferings(tx, provider, [row]);
+      // A concurrent create of the same id may commit between the check above and this write;
+      // the upsert then updates its row instead of inserting. Refusing rolls that update back.
+      const { created } = await upsertOfferings(tx, provider, [row]);
+      if (created === 0) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists.`);
       throw err;

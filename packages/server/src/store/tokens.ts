@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateSetupToken, hashSetupToken, type SetupTokenInfo } from '@dc/core';
 import type { Queryable } from '../db/db.js';
-import { conflict, notFound } from '../http/errors.js';
+import { PG_FOREIGN_KEY_VIOLATION, conflict, notFound, pgCode } from '../http/errors.js';
 
 /** Default lifetime of a setup token: long enough to reach the hypervisor the next day. */
 export const DEFAULT_SETUP_TOKEN_HOURS = 24;
@@ -19,13 +19,23 @@ export async function createSetupToken(
   if (!pool) throw notFound(`Pool ${poolId}`);
   const token = generateSetupToken(pool.location);
   const tokenId = `stk_${randomBytes(9).toString('base64url')}`;
-  const r = await db.query<SetupTokenInfo>(
+  const r = await insertToken(() => db.query<SetupTokenInfo>(
     `INSERT INTO agent_setup_tokens (token_id, token_hash, pool_id, label, expires_at)
      VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8 * 3600))
      RETURNING token_id, pool_id, label, created_at, expires_at`,
     [tokenId, hashSetupToken(token), poolId, opts.label, opts.expiresInHours],
-  );
+  ), poolId);
   return { ...r.rows[0]!, token, location: pool.location };
+}
+
+/** A pool deleted between our read and the insert is a 404, not a foreign-key 500. */
+async function insertToken<T>(insert: () => Promise<T>, poolId: string): Promise<T> {
+  try {
+    return await insert();
+  } catch (err) {
+    if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw notFound(`Pool ${poolId}`);
+    throw err;
+  }
 }
 
 export async function listPendingTokens(db: Queryable, provider: string, poolId: string): Promise<SetupTokenInfo[]> {
@@ -43,18 +53,19 @@ export async function listPendingTokens(db: Queryable, provider: string, poolId:
 
 /** Revokes an unused token. A used token has done its work: revoke the agent instead. */
 export async function revokeSetupToken(db: Queryable, provider: string, tokenId: string): Promise<void> {
-  const r = await db.query<{ used: boolean }>(
-    `WITH target AS (
-       SELECT t.token_id, t.used_at IS NOT NULL AS used FROM agent_setup_tokens t
-       JOIN agent_pools p ON p.pool_id = t.pool_id
-       WHERE t.token_id = $1 AND p.provider_pubkey = $2
-     ), gone AS (
-       DELETE FROM agent_setup_tokens WHERE token_id IN (SELECT token_id FROM target WHERE NOT used) RETURNING 1
-     )
-     SELECT used FROM target`,
+  // The "unused" condition is on the deleted row itself, so it is re-checked after waiting for a
+  // concurrent setup that holds the row: a token that setup just used is never reported revoked.
+  const r = await db.query(
+    `DELETE FROM agent_setup_tokens t USING agent_pools p
+     WHERE t.token_id = $1 AND t.pool_id = p.pool_id AND p.provider_pubkey = $2 AND t.used_at IS NULL
+     RETURNING 1`,
     [tokenId, provider],
   );
-  const row = r.rows[0];
-  if (!row) throw notFound(`Setup token ${tokenId}`);
-  if (row.used) throw conflict('token_used', 'This token was already used; revoke the agent it registered instead.');
+  if (r.rowCount > 0) return;
+  const used = await db.query(
+    `SELECT 1 FROM agent_setup_tokens t JOIN agent_pools p ON p.pool_id = t.pool_id WHERE t.token_id = $1 AND p.provider_pubkey = $2`,
+    [tokenId, provider],
+  );
+  if (used.rowCount === 0) throw notFound(`Setup token ${tokenId}`);
+  throw conflict('token_used', 'This token was already used; revoke the agent it registered instead.');
 }
