@@ -1,0 +1,43 @@
+import { Command, Option } from 'commander';
+import { runSetup, setupReport } from '../setup.js';
+import { configOption, example } from './options.js';
+
+export interface SetupOptions {
+  token?: string;
+  tokenFile?: string;
+  apiUrl?: string;
+  serverKey?: string;
+  config: string;
+  keyFile?: string;
+  label?: string;
+  force?: boolean;
+  nonInteractive?: boolean;
+}
+
+export function setupCommand(): Command {
+  return new Command('setup')
+    .summary('Register this host as an agent of a pool with a one-time setup token')
+    .description(
+      "Register this host as an agent of a pool, with a one-time setup token from the dashboard. Generates the agent key here (the private key never leaves the host), verifies the API's delegation against the server key, and writes the configuration (mode 0600).",
+    )
+    .addOption(new Option('--token <token>', 'the one-time setup token (apt_…)').env('DC_SETUP_TOKEN'))
+    .addOption(new Option('--token-file <path>', 'read the token from this file (keeps it out of ps and shell history)').env('DC_SETUP_TOKEN_FILE'))
+    .addOption(new Option('--api-url <url>', 'the dc-api base URL (https; http only for loopback)').env('DC_API_URL'))
+    .addOption(new Option('--server-key <hex>', "the API's server key to pin (the dashboard's command includes it); without it the published key is trusted").env('DC_SERVER_KEY'))
+    .addOption(configOption())
+    .addOption(new Option('--key-file <path>', 'where to write the private key (default: agent.key next to the config)').env('DC_AGENT_KEY_FILE'))
+    .addOption(new Option('--label <label>', "this agent's label in the dashboard (default: the token's label)").env('DC_AGENT_LABEL'))
+    .addOption(new Option('--force', 'replace an existing configuration and key').env('DC_SETUP_FORCE'))
+    .addOption(new Option('--non-interactive', 'never prompt (fail instead when something is missing)').env('DC_NON_INTERACTIVE'))
+    .addHelpText(
+      'after',
+      example(
+        'DC_SETUP_TOKEN=apt_europe_… dc-agent setup --api-url https://api.example.net \\',
+        '    --server-key 3b6a27bc… --label pve-node-1',
+      ),
+    )
+    .action(async (opts: SetupOptions) => {
+      const outcome = await runSetup(opts);
+      process.stdout.write(setupReport(outcome));
+    });
+}

@@ -1,0 +1,121 @@
+// The small state file `run` keeps next to the config, for `dc-agent status`: pool, last
+// heartbeat, contracts in flight. Written atomically (temporary file, then rename), at most a few
+// times a second; losing it loses nothing but what status shows.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+export type JobPhase = 'provisioning' | 'confirming' | 'tearing_down' | 'releasing';
+
+export interface InFlight {
+  contract_id: string;
+  offering_id: string;
+  lock_token: number;
+  phase: JobPhase;
+  started_at: string;
+}
+
+export interface AgentState {
+  pid: number;
+  version: string;
+  agent_pubkey: string;
+  provider_pubkey: string;
+  pool_id: string;
+  pool_name: string | null;
+  provisioner_type: string;
+  started_at: string;
+  updated_at: string;
+  stopped_at: string | null;
+  exit_code: number | null;
+  last_heartbeat_at: string | null;
+  api_reachable: boolean | null;
+  last_error: string | null;
+  in_flight: InFlight[];
+  counts: { provisioned: number; handed_off: number; failed: number; torn_down: number };
+}
+
+const WRITE_DELAY_MS = 200;
+
+export class StateFile {
+  private state: AgentState;
+  private timer: NodeJS.Timeout | null = null;
+  private warned = false;
+
+  constructor(
+    readonly path: string,
+    initial: Omit<AgentState, 'updated_at' | 'stopped_at' | 'exit_code' | 'last_heartbeat_at' | 'api_reachable' | 'last_error' | 'in_flight' | 'counts'>,
+    private readonly onWriteError: (err: Error) => void = () => undefined,
+  ) {
+    this.state = {
+      ...initial,
+      updated_at: initial.started_at,
+      stopped_at: null,
+      exit_code: null,
+      last_heartbeat_at: null,
+      api_reachable: null,
+      last_error: null,
+      in_flight: [],
+      counts: { provisioned: 0, handed_off: 0, failed: 0, torn_down: 0 },
+    };
+    this.flush();
+  }
+
+  get current(): Readonly<AgentState> {
+    return this.state;
+  }
+
+  update(patch: Partial<AgentState>): void {
+    this.state = { ...this.state, ...patch };
+    this.schedule();
+  }
+
+  setJob(id: string, job: InFlight | null): void {
+    const rest = this.state.in_flight.filter((j) => j.contract_id !== id);
+    this.update({ in_flight: job ? [...rest, job] : rest });
+  }
+
+  phase(id: string, phase: JobPhase): void {
+    this.update({ in_flight: this.state.in_flight.map((j) => (j.contract_id === id ? { ...j, phase } : j)) });
+  }
+
+  count(what: keyof AgentState['counts']): void {
+    this.update({ counts: { ...this.state.counts, [what]: this.state.counts[what] + 1 } });
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), WRITE_DELAY_MS);
+    this.timer.unref();
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.state.updated_at = new Date().toISOString();
+    const tmp = `${this.path}.tmp`;
+    try {
+      writeFileSync(tmp, JSON.stringify(this.state, null, 2) + '\n', { mode: 0o644 });
+      renameSync(tmp, this.path);
+    } catch (err) {
+      if (!this.warned) this.onWriteError(err as Error);
+      this.warned = true;
+    }
+  }
+}
+
+export function readState(path: string): AgentState | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as AgentState;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process that wrote the state is still alive. */
+export function isRunning(s: AgentState): boolean {
+  if (s.stopped_at) return false;
+  try {
+    process.kill(s.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

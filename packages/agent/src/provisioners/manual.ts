@@ -1,0 +1,73 @@
+// The manual provisioner: tells a person (a log line, and a webhook when configured) and hands the
+// contract off; the person completes it through the provider API or the dashboard.
+import type { ManualConfig } from '../config.js';
+import { errorMessage } from '../errors.js';
+import { httpRequest } from '../http.js';
+import type { Logger } from '../log.js';
+import { AGENT_VERSION } from '../version.js';
+import type { ProvisionJob, ProvisionOutcome, Provisioner } from './types.js';
+
+export class ManualProvisioner implements Provisioner {
+  readonly type = 'manual' as const;
+
+  constructor(
+    private readonly cfg: ManualConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome> {
+    const summary = this.summary('contract.handoff', job);
+    this.log.info('manual.handoff', `contract ${job.contractId} (offering ${job.offeringId}) needs a person: provision it, then confirm it in the dashboard or with POST …/contracts/${job.contractId}/provisioned`, {
+      contract_id: job.contractId,
+      offering_id: job.offeringId,
+    });
+    let note = 'handed off to a person (manual provisioner)';
+    if (this.cfg.webhookUrl) {
+      try {
+        await this.notify(summary, signal);
+        note += '; webhook notified';
+      } catch (err) {
+        // The contract still shows as `provisioning` in the dashboard: handing off beats retrying.
+        this.log.warn('manual.webhook_failed', `webhook ${this.cfg.webhookUrl} failed: ${errorMessage(err)}`, { contract_id: job.contractId });
+        note += '; webhook failed';
+      }
+    }
+    return { kind: 'handoff', note };
+  }
+
+  async terminate(job: ProvisionJob, signal: AbortSignal): Promise<void> {
+    this.log.warn('manual.terminate', `contract ${job.contractId} was handed off but its lease ended; make sure a person does not provision it twice`, { contract_id: job.contractId });
+    if (this.cfg.webhookUrl) await this.notify(this.summary('contract.withdrawn', job), signal).catch(() => undefined);
+  }
+
+  async check(): Promise<string> {
+    return this.cfg.webhookUrl ? `hand-off with webhook ${new URL(this.cfg.webhookUrl).origin}` : 'hand-off, log only (no webhook_url)';
+  }
+
+  private summary(event: string, job: ProvisionJob): Record<string, unknown> {
+    return {
+      event,
+      contract_id: job.contractId,
+      offering_id: job.offeringId,
+      provider_pubkey: job.providerPubkey,
+      pool_id: job.poolId,
+      instance_config: job.instanceConfig ?? {},
+      ssh_pubkey: job.sshPubkey,
+    };
+  }
+
+  private async notify(body: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+    const url = new URL(this.cfg.webhookUrl!);
+    const res = await httpRequest({
+      method: 'POST',
+      base: url,
+      target: url.pathname + url.search,
+      headers: { 'content-type': 'application/json', 'user-agent': `dc-agent/${AGENT_VERSION}` },
+      body: JSON.stringify(body),
+      signal,
+      timeoutMs: this.cfg.webhookTimeoutSeconds * 1000,
+      maxBytes: 64 * 1024,
+    });
+    if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}`);
+  }
+}

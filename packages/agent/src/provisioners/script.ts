@@ -1,0 +1,209 @@
+// The script provisioner: runs the provider's executable once per action. The contract travels
+// as JSON on stdin only (customer-supplied values never reach an environment or argv, where a
+// shell or `ps` would see them); the environment carries only DC_* values the provider or the
+// platform chose. When dc-agent runs as root, the script runs as the configured unprivileged user.
+import { spawn, execFileSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import type { ScriptConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { AGENT_VERSION } from '../version.js';
+import { Tail, abortErrorOf } from '../util.js';
+import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner } from './types.js';
+
+const STDOUT_MAX_BYTES = 1024 * 1024;
+const STDERR_TAIL_CHARS = 2000;
+/** After SIGTERM, a script gets this long to clean up before SIGKILL. */
+const KILL_GRACE_MS = 3000;
+const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export type ScriptAction = 'provision' | 'terminate';
+
+export interface RunAs {
+  uid: number;
+  gid: number;
+  home: string;
+  user: string;
+}
+
+/** Resolves a user name with the system's own tools (NSS, LDAP included). */
+export function lookupUser(user: string): RunAs {
+  try {
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    let home = '/';
+    try {
+      home = execFileSync('getent', ['passwd', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':')[5] || '/';
+    } catch {
+      /* no getent: "/" will do */
+    }
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('bad id output');
+    return { uid, gid, home, user };
+  } catch {
+    throw new ProvisionError(`provisioner.script.user "${user}" does not exist on this host (create it, e.g. useradd --system ${user}).`);
+  }
+}
+
+export class ScriptProvisioner implements Provisioner {
+  readonly type = 'script' as const;
+
+  constructor(
+    private readonly cfg: ScriptConfig,
+    private readonly log: Logger,
+    /** Overridable for tests; by default root drops to cfg.user and anyone else runs as self. */
+    private readonly isRoot: boolean = process.getuid?.() === 0,
+  ) {}
+
+  async provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome> {
+    const out = await this.run('provision', job, signal);
+    let details: unknown;
+    try {
+      details = JSON.parse(out.stdout);
+    } catch {
+      throw new ProvisionError(`script printed no valid JSON on stdout (got ${JSON.stringify(out.stdout.slice(0, 200))})${tailNote(out.stderr)}`);
+    }
+    if (typeof details !== 'object' || details === null || Array.isArray(details)) {
+      throw new ProvisionError(`script must print a JSON object of instance details on stdout, got ${JSON.stringify(details).slice(0, 200)}${tailNote(out.stderr)}`);
+    }
+    return { kind: 'provisioned', details: details as Record<string, unknown> };
+  }
+
+  async terminate(job: ProvisionJob, signal: AbortSignal, details?: Record<string, unknown> | null): Promise<void> {
+    await this.run('terminate', job, signal, details ?? null);
+  }
+
+  async check(): Promise<string> {
+    const st = statSync(this.cfg.command, { throwIfNoEntry: false });
+    if (!st) throw new ProvisionError(`provisioner.script.command ${this.cfg.command} does not exist.`);
+    if (!st.isFile()) throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not a file.`);
+    if (this.isRoot) {
+      const who = lookupUser(this.cfg.user);
+      if ((st.mode & 0o001) === 0 && !(st.uid === who.uid && st.mode & 0o100) && !(st.gid === who.gid && st.mode & 0o010)) {
+        throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not executable by user ${this.cfg.user}.`);
+      }
+      return `${this.cfg.command} (runs as ${who.user}, uid ${who.uid})`;
+    }
+    try {
+      accessSync(this.cfg.command, constants.X_OK);
+    } catch {
+      throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not executable by this user.`);
+    }
+    return `${this.cfg.command} (runs as this user)`;
+  }
+
+  /** The contract as the script reads it on stdin. */
+  static stdinDocument(action: ScriptAction, job: ProvisionJob, details: Record<string, unknown> | null): Record<string, unknown> {
+    return {
+      action,
+      contract_id: job.contractId,
+      offering_id: job.offeringId,
+      provider_pubkey: job.providerPubkey,
+      customer_pubkey: job.customerPubkey,
+      pool_id: job.poolId,
+      ssh_pubkey: job.sshPubkey,
+      instance_config: job.instanceConfig ?? {},
+      provisioner_config: job.provisionerConfig ?? {},
+      ...(action === 'terminate' ? { instance_details: details } : {}),
+    };
+  }
+
+  private run(action: ScriptAction, job: ProvisionJob, signal: AbortSignal, details: Record<string, unknown> | null = null): Promise<{ stdout: string; stderr: string }> {
+    const runAs = this.isRoot ? lookupUser(this.cfg.user) : null;
+    const env: Record<string, string> = {
+      PATH: SAFE_PATH,
+      LANG: 'C.UTF-8',
+      HOME: runAs?.home ?? process.env.HOME ?? '/',
+      ...(runAs ? { USER: runAs.user, LOGNAME: runAs.user } : {}),
+      ...this.cfg.env,
+      DC_ACTION: action,
+      DC_CONTRACT_ID: job.contractId,
+      DC_OFFERING_ID: job.offeringId,
+      DC_POOL_ID: job.poolId,
+      DC_AGENT_VERSION: AGENT_VERSION,
+    };
+    const input = JSON.stringify(ScriptProvisioner.stdinDocument(action, job, details));
+    const timeoutMs = this.cfg.timeoutSeconds * 1000;
+    const log = this.log.child({ contract_id: job.contractId, action });
+
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(abortErrorOf(signal));
+      let child;
+      try {
+        child = spawn(this.cfg.command, [], {
+          cwd: '/',
+          env,
+          // Its own process group, so a timeout or abort also stops what the script started.
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe'],
+          ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+        });
+      } catch (err) {
+        return reject(new ProvisionError(`cannot run ${this.cfg.command}: ${(err as Error).message}`));
+      }
+      const stdout: Buffer[] = [];
+      let stdoutBytes = 0;
+      const stderr = new Tail(STDERR_TAIL_CHARS);
+      let failure: Error | null = null;
+      let killTimer: NodeJS.Timeout | undefined;
+      const kill = (why: Error) => {
+        if (failure) return;
+        failure = why;
+        killGroup(child.pid, 'SIGTERM');
+        killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+      };
+      const timer = setTimeout(() => kill(new ProvisionError(`script timed out after ${this.cfg.timeoutSeconds} s (provisioner.script.timeout_seconds)`)), timeoutMs);
+      const onAbort = () => kill(abortErrorOf(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+
+      child.stdout.on('data', (c: Buffer) => {
+        stdoutBytes += c.length;
+        if (stdoutBytes > STDOUT_MAX_BYTES) kill(new ProvisionError(`script printed more than ${STDOUT_MAX_BYTES} bytes on stdout`));
+        else stdout.push(c);
+      });
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (c: string) => stderr.push(c));
+      child.stdin.on('error', () => {
+        /* the script need not read stdin (EPIPE) */
+      });
+      child.stdin.end(input);
+      log.debug('script.started', `running ${this.cfg.command} (${action})`, { pid: child.pid, user: runAs?.user ?? null });
+
+      // A background process the script left behind may hold stdout open: don't wait for it.
+      child.on('exit', () => {
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, 2000).unref();
+      });
+      child.on('error', (err) => {
+        failure ??= new ProvisionError(`cannot run ${this.cfg.command}: ${err.message}`);
+      });
+      child.on('close', (code, sig) => {
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        signal.removeEventListener('abort', onAbort);
+        // Leftovers of a timed-out or aborted script's group.
+        if (failure) killGroup(child.pid, 'SIGKILL');
+        const err = stderr.toString();
+        if (failure) {
+          if (failure instanceof ProvisionError) failure.message += tailNote(err);
+          return reject(failure);
+        }
+        if (code !== 0) return reject(new ProvisionError(`script exited with ${code === null ? `signal ${sig}` : `code ${code}`}${tailNote(err)}`));
+        resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: err });
+      });
+    });
+  }
+}
+
+function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+function tailNote(stderr: string): string {
+  return stderr ? `; stderr: ${stderr}` : '';
+}
