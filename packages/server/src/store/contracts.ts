@@ -14,9 +14,13 @@ export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id
   CASE WHEN c.next_attempt_at > now() THEN c.next_attempt_at END AS next_attempt_at,
   c.last_error, c.provisioned_by, c.provisioned_at, c.instance_details, c.ssh_pubkey, c.instance_config,
   o.name AS offering_name, o.datacenter_region, ${RESOLVED_POOL_ID} AS resolved_pool_id`;
-export const CONTRACT_FROM = `contract_sign_requests c
+/** FROM clause for CONTRACT_COLUMNS; `source` may be a CTE of updated rows (RETURNING *). */
+export function contractFrom(source = 'contract_sign_requests'): string {
+  return `${source} c
   LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
   ${ROUTE_JOIN}`;
+}
+export const CONTRACT_FROM = contractFrom();
 
 export async function readContract(db: Queryable, contractId: string): Promise<Contract | undefined> {
   return (await db.query<Contract>(`SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`, [contractId])).rows[0];

@@ -14,7 +14,7 @@
 import type { Contract } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { ApiError, conflict, notFound } from '../http/errors.js';
-import { CONTRACT_COLUMNS, CONTRACT_FROM } from './contracts.js';
+import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom } from './contracts.js';
 import { POOL_IS_DEFAULT, routedToPool } from './routing.js';
 import { notifyWork, notifyWorkSql } from './work-notify.js';
 
@@ -103,51 +103,58 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
   const n = params.length; // $n-3 exclude, $n-2 max, $n-1 ttl, $n max attempts
   const [pEx, pMax, pTtl, pAttempts] = [n - 3, n - 2, n - 1, n].map((i) => `$${i}`);
   const mine = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`; // never NULL: ORDER BY and CASE rely on it
-  return db.transaction(async (tx) => {
-    await assertAgentActive(tx, caller.agent);
-    const r = await tx.query<{ contract_id: string }>(
-      `WITH ${meCte(pooled)},
-       picked AS (
-         SELECT c.contract_id, ${mine} AS renew,
-           (NOT ${mine} AND c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
-           c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token
-         FROM contract_sign_requests c
-         WHERE ${eligibleWhere(pooled)}
-           AND NOT (c.contract_id = ANY(${pEx}::text[]))
-           -- an expired lease that would reach the attempt limit is left to the sweeper
-           AND (${mine} OR c.provisioning_lock_agent IS NULL OR c.attempts + 1 < ${pAttempts})
-         ORDER BY ${mine} DESC, c.created_at, c.contract_id
-         LIMIT ${pMax}
-         FOR UPDATE OF c SKIP LOCKED
-       ),
-       granted AS (
-         UPDATE contract_sign_requests c SET
-           provisioning_lock_token = CASE WHEN picked.renew THEN c.provisioning_lock_token ELSE c.provisioning_lock_token + 1 END,
-           provisioning_lock_agent = $2,
-           provisioning_lock_at = now(),
-           provisioning_lock_expires_at = now() + make_interval(secs => ${pTtl}),
-           lease_agent = $2,
-           lease_outcome = NULL,
-           attempts = c.attempts + CASE WHEN picked.takes_expired THEN 1 ELSE 0 END,
-           last_error = CASE WHEN picked.takes_expired THEN 'lease expired' ELSE c.last_error END,
-           updated_at = now()
-         FROM picked
-         WHERE c.contract_id = picked.contract_id
-           AND c.status = 'accepted' AND c.payment_status = 'succeeded'
-         RETURNING c.contract_id, c.provisioning_lock_token, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token
-       ),
-       events AS (
-         INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
-         SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired' FROM granted WHERE takes_expired
-         UNION ALL
-         SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim' FROM granted
-       )
-       SELECT contract_id FROM granted`,
-      params,
-    );
-    if (r.rows.length === 0) return [];
-    return readItems(tx, r.rows.map((x) => x.contract_id), policy);
-  });
+  // One statement (one round trip, its own transaction): the agent's delegation is locked FOR
+  // SHARE first, so a revocation waits for this grant and then releases it (see assertAgentActive).
+  const r = await db.query<ProvisioningItem & { agent_active: number }>(
+    `WITH active AS (
+       SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $2 AND revoked_at IS NULL FOR SHARE
+     ),
+     ${meCte(pooled)},
+     picked AS (
+       SELECT c.contract_id, ${mine} AS renew,
+         (NOT ${mine} AND c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
+         c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token
+       FROM contract_sign_requests c
+       WHERE EXISTS (SELECT 1 FROM active)
+         AND ${eligibleWhere(pooled)}
+         AND NOT (c.contract_id = ANY(${pEx}::text[]))
+         -- an expired lease that would reach the attempt limit is left to the sweeper
+         AND (${mine} OR c.provisioning_lock_agent IS NULL OR c.attempts + 1 < ${pAttempts})
+       ORDER BY ${mine} DESC, c.created_at, c.contract_id
+       LIMIT ${pMax}
+       FOR UPDATE OF c SKIP LOCKED
+     ),
+     granted AS (
+       UPDATE contract_sign_requests c SET
+         provisioning_lock_token = CASE WHEN picked.renew THEN c.provisioning_lock_token ELSE c.provisioning_lock_token + 1 END,
+         provisioning_lock_agent = $2,
+         provisioning_lock_at = now(),
+         provisioning_lock_expires_at = now() + make_interval(secs => ${pTtl}),
+         lease_agent = $2,
+         lease_outcome = NULL,
+         attempts = c.attempts + CASE WHEN picked.takes_expired THEN 1 ELSE 0 END,
+         last_error = CASE WHEN picked.takes_expired THEN 'lease expired' ELSE c.last_error END,
+         updated_at = now()
+       FROM picked
+       WHERE c.contract_id = picked.contract_id
+         AND c.status = 'accepted' AND c.payment_status = 'succeeded'
+       RETURNING c.*, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token
+     ),
+     events AS (
+       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
+       SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired' FROM granted WHERE takes_expired
+       UNION ALL
+       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim' FROM granted
+     )
+     SELECT a.n AS agent_active, i.* FROM (SELECT count(*)::int AS n FROM active) a
+     LEFT JOIN LATERAL (
+       SELECT ${ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds FROM ${contractFrom('granted')}
+     ) i ON true
+     ORDER BY i.created_at, i.contract_id`,
+    params,
+  );
+  if (r.rows[0]?.agent_active === 0) throw agentRevoked();
+  return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as ProvisioningItem);
 }
 
 /**
@@ -157,8 +164,10 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
  */
 async function assertAgentActive(tx: Queryable, agent: string): Promise<void> {
   const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR SHARE`, [agent]);
-  if (r.rowCount === 0) throw new ApiError(401, 'agent_revoked', 'This agent has been revoked by its provider.');
+  if (r.rowCount === 0) throw agentRevoked();
 }
+
+const agentRevoked = () => new ApiError(401, 'agent_revoked', 'This agent has been revoked by its provider.');
 
 async function readItems(db: Queryable, ids: string[], policy: LeasePolicy): Promise<ProvisioningItem[]> {
   return (
@@ -291,6 +300,24 @@ export async function release(db: Db, caller: Caller, id: string, token: number,
 }
 
 export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<ProvisioningItem> {
+  // The common case in one statement: the caller's open lease with the current token. The WHERE
+  // clause is the whole fencing rule, re-checked under the row lock, so it is as safe as the
+  // transaction below, which runs only to explain a refusal (or answer an exact repeat).
+  const fast = await db.query<ProvisioningItem>(
+    `WITH done AS (
+       UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $2, provisioned_at = now(),
+         instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now()
+       WHERE contract_id = $1 AND provider_pubkey = $5 AND provisioning_lock_token = $3 AND lease_agent = $2
+         AND lease_outcome IS NULL AND status IN ('accepted', 'provisioning_failed') AND payment_status = 'succeeded'
+       RETURNING *
+     ), ev AS (
+       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
+       SELECT contract_id, 'provisioned', $2, $3, NULL FROM done
+     )
+     SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds FROM ${contractFrom('done')}`,
+    [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds],
+  );
+  if (fast.rows[0]) return fast.rows[0];
   await db.transaction(async (tx) => {
     const row = await lockRow(tx, caller, id);
     if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return;

@@ -52,11 +52,14 @@ function rowError(e: ErrorObject): { field: string | null; message: string } {
 
 function parseCsv(text: string): Parsed[] {
   let records: { record: Record<string, string>; info: { lines: number }; raw: string }[];
+  // The header as written: the parsed records would hide a repeated or "__proto__" column.
+  let header: string[] = [];
+  const columns = (h: string[]) => (header = h.map(String));
   try {
     // One line ending: csv-parse counts a CRLF inside a quoted field as two lines, which would
     // shift every later line number of a file saved on Windows. Valid values never hold a CR.
     const lf = text.replace(/\r\n?/g, '\n');
-    records = parse(lf, { columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, raw: true, relax_column_count: false });
+    records = parse(lf, { columns, bom: true, skip_empty_lines: true, trim: true, info: true, raw: true, relax_column_count: false });
   } catch (err) {
     if (err instanceof CsvError) {
       const line = (err as CsvError & { lines?: number }).lines ?? 1;
@@ -66,10 +69,10 @@ function parseCsv(text: string): Parsed[] {
   }
   if (records.length === 0) throw invalid([{ line: 1, field: null, message: 'the file has no data rows (is the header line missing?)' }]);
   if (records.length > MAX_CSV_ROWS) throw invalid([{ line: 1, field: null, message: `at most ${MAX_CSV_ROWS} rows per import` }]);
-  const header = Object.keys(records[0]!.record);
   const errors: CsvRowError[] = [];
-  for (const h of header) {
+  for (const [i, h] of header.entries()) {
     if (!(CSV_COLUMNS as readonly string[]).includes(h)) errors.push({ line: 1, field: h, message: `unknown column "${h}"; columns are ${CSV_COLUMNS.join(', ')}` });
+    else if (header.indexOf(h) !== i) errors.push({ line: 1, field: h, message: `column "${h}" appears more than once` });
   }
   for (const r of REQUIRED) if (!header.includes(r)) errors.push({ line: 1, field: r, message: `required column "${r}" is missing` });
   if (errors.length) throw invalid(errors);
