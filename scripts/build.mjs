@@ -21,3 +21,8 @@ for (const p of order) {
   if (ifMissing && output && existsSync(`packages/${p}/${output}`)) continue;
   run('npm', ['run', 'build', '-w', `@dc/${p}`]);
 }
+
+// The dashboard's tests (node --test, Chromium) compile separately from its Vite bundle.
+if (!ifMissing && existsSync('packages/web/tsconfig.test.json')) {
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'packages/web/tsconfig.test.json']);
+}

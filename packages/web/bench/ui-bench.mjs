@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// UI benchmark of the provider dashboard in Debian's Chromium: time to first table rows and the
+// response of filters, search and paging with 5,000 offerings, and of the agents table with
+// 1,000 agents. Interactions are timed inside the page, from the input event to the updated rows
+// in the DOM plus the next animation frame (what a person sees).
+//
+//   import { runUiBench } from './packages/web/bench/ui-bench.mjs';
+//   const figures = await runUiBench({ baseUrl: 'http://127.0.0.1:8080', providerSeedHex });
+//
+// CLI: node packages/web/bench/ui-bench.mjs [--base-url URL --provider-seed HEX] [--offerings 5000]
+//        [--agents 1000] [--repeats 5] [--json]
+// Without --base-url it starts dc-api in-process on a free loopback port (DATABASE_URL if set,
+// else embedded PGlite in a temporary directory) with the setup rate limit lifted.
+// The server must allow `agents` setups a minute from this address (DC_SETUP_RATE_LIMIT_PER_MINUTE)
+// and the dashboard must be built (npm run build).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { authorityOf, generateIdentity, identityFromSeed, signRequestHeaders } from '@dc/core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const POOL_NAME = 'ui-bench-europe';
+const PREFIX = 'ui-bench-';
+const TYPES = ['compute', 'dedicated', 'gpu', 'storage'];
+
+function client(baseUrl, identity, keyHeader = 'X-Public-Key') {
+  const host = authorityOf(baseUrl);
+  return async (method, path, body, contentType = 'application/json') => {
+    const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    const headers = signRequestHeaders(identity, { method, host, path, body: raw }, { keyHeader });
+    if (body !== undefined) headers['content-type'] = contentType;
+    const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body: raw } : {}) });
+    const text = await res.text();
+    let json;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.status >= 300) {
+      const hint = res.status === 429 ? ' (raise DC_SETUP_RATE_LIMIT_PER_MINUTE on the server for the benchmark)' : '';
+      throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 300)}${hint}`);
+    }
+    return json;
+  };
+}
+
+function offeringsCsv(n) {
+  const countries = ['DE', 'US', 'FR', 'JP', 'NL'];
+  const lines = ['offering_id,name,product_type,datacenter_country,monthly_price,currency,status'];
+  for (let i = 0; i < n; i++) {
+    const type = TYPES[i % TYPES.length];
+    lines.push(`${PREFIX}${String(i).padStart(5, '0')},Bench ${type} ${i},${type},${countries[i % countries.length]},${(3 + (i % 97)).toFixed(2)},EUR,${i % 7 === 0 ? 'inactive' : 'active'}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function pool(items, concurrency, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i], i);
+      }
+    }),
+  );
+}
+
+/** Registers the provider, one pool, `offerings` offerings and `agents` agents (idempotent). */
+async function populate(baseUrl, provider, { offerings, agents }) {
+  const api = client(baseUrl, provider);
+  const pk = provider.publicKey;
+  await api('PUT', `/api/v1/providers/${pk}`, { name: 'UI bench provider' });
+  let p = (await api('GET', `/api/v1/providers/${pk}/pools`)).items.find((x) => x.name === POOL_NAME);
+  if (!p) p = await api('POST', `/api/v1/providers/${pk}/pools`, { name: POOL_NAME, location: 'europe', provisioner_type: 'proxmox' });
+  const t0 = performance.now();
+  await api('POST', `/api/v1/providers/${pk}/offerings/import`, offeringsCsv(offerings), 'text/csv');
+  const importMs = performance.now() - t0;
+
+  const detail = await api('GET', `/api/v1/providers/${pk}/pools/${p.pool_id}`);
+  const have = detail.agents.length;
+  const missing = Math.max(0, agents - have);
+  const t1 = performance.now();
+  await pool(Array.from({ length: missing }, (_, i) => have + i), 8, async (i) => {
+    const label = `bench-agent-${String(i).padStart(4, '0')}`;
+    const t = await api('POST', `/api/v1/providers/${pk}/pools/${p.pool_id}/setup-tokens`, { label });
+    const agent = generateIdentity();
+    const agentApi = client(baseUrl, agent, 'X-Agent-Pubkey');
+    await agentApi('POST', '/api/v1/agents/setup', { token: t.token, agent_pubkey: agent.publicKey });
+    // Two thirds heartbeat (online until the offline cut-off), every tenth is revoked: the table
+    // shows all three statuses, and the revoked tenth is a filter result that does not drift.
+    if (i % 3 !== 2) await agentApi('POST', `/api/v1/providers/${pk}/heartbeat`, { version: `0.5.${i % 4}` });
+    if (i % 10 === 9) await api('DELETE', `/api/v1/providers/${pk}/agents/${agent.publicKey}`);
+  });
+  return { poolId: p.pool_id, importMs, agentSetupMs: performance.now() - t1, agentsCreated: missing };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const stats = (xs) => ({ median: round(median(xs)), max: round(Math.max(...xs)), samples: xs.map(round) });
+const round = (x) => Math.round(x * 10) / 10;
+
+// Runs inside the page: performs `action`, resolves with the ms until `done()` holds in the DOM
+// and one more animation frame has run.
+const MEASURE_IN_PAGE = `
+window.__dcMeasure = (action, done, timeoutMs = 10000) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  let finished = false;
+  const finish = () => {
+    if (finished || !done()) return;
+    finished = true;
+    obs.disconnect();
+    // Next frame, with style and layout forced: the time until the new rows are really laid out.
+    requestAnimationFrame(() => { void document.body.offsetHeight; resolve(performance.now() - t0); });
+  };
+  const obs = new MutationObserver(finish);
+  obs.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  setTimeout(() => { if (!finished) { obs.disconnect(); reject(new Error('timed out waiting for the table')); } }, timeoutMs);
+  action();
+  finish();
+});
+window.__dcSetSelect = (sel, value) => { const el = document.querySelector(sel); el.value = value; el.dispatchEvent(new Event('change', { bubbles: true })); };
+window.__dcSetInput = (sel, value) => {
+  const el = document.querySelector(sel);
+  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, value);
+  el.dispatchEvent(new Event('input', { bubbles: true }));
+};
+window.__dcOfferingsShow = (total, firstId) => {
+  const t = document.querySelector('[data-total]');
+  const first = document.querySelector('table[data-table=offerings] tbody tr[data-row]');
+  return !!t && t.getAttribute('data-total') === String(total) && (firstId === null ? !first : !!first && first.getAttribute('data-row') === firstId);
+};
+window.__dcAgentRows = () => document.querySelectorAll('table[data-table=agents] tbody tr[data-row]').length;
+// The agents table pages 100 rows at a time; \`total\` is how many match.
+window.__dcAgentsShow = (total) => {
+  const info = document.querySelector('table[data-table=agents] ~ .dt-foot [data-page-info]');
+  return window.__dcAgentRows() === Math.min(total, 100) && (total <= 100 ? !info : !!info && info.textContent.endsWith('of ' + total));
+};
+`;
+
+async function markTime(page, name) {
+  return page.evaluate((n) => performance.getEntriesByName(n)[0]?.startTime ?? NaN, name);
+}
+
+export async function runUiBench({ baseUrl, providerSeedHex, offerings = 5000, agents = 1000, repeats = 5, log = () => {} }) {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  const provider = identityFromSeed(providerSeedHex);
+  const pk = provider.publicKey;
+  const api = client(baseUrl, provider);
+  log(`populating: ${offerings} offerings, ${agents} agents`);
+  const setup = await populate(baseUrl, provider, { offerings, agents });
+  log(`populated (import ${Math.round(setup.importMs)} ms, ${setup.agentsCreated} agents in ${Math.round(setup.agentSetupMs)} ms)`);
+
+  const total = (await api('GET', `/api/v1/providers/${pk}/offerings?limit=1`)).total;
+  const expect = async (query) => {
+    const r = await api('GET', `/api/v1/providers/${pk}/offerings?limit=1&${query}`);
+    return { total: r.total, first: r.items[0]?.offering_id ?? null };
+  };
+  const page2First = (await api('GET', `/api/v1/providers/${pk}/offerings?limit=1&offset=50`)).items[0].offering_id;
+  const poolAgents = (await api('GET', `/api/v1/providers/${pk}/pools/${setup.poolId}`)).agents;
+
+  const userDataDir = mkdtempSync(join(tmpdir(), 'dc-ui-bench-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1920, height: 1080 },
+  });
+  const figures = {
+    offerings: total,
+    agents: poolAgents.length,
+    repeats,
+    offeringsFirstRowsMs: [],
+    offeringsFilterMs: [],
+    offeringsSearchMs: [],
+    offeringsNextPageMs: [],
+    agentsFirstRowsMs: [],
+    agentsFilterMs: [],
+    agentsStatusFilterMs: [],
+  };
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(20_000);
+    await context.addInitScript({ content: MEASURE_IN_PAGE });
+    // Sign in through the dashboard's own import form (the key ends up in IndexedDB).
+    await page.goto(`${baseUrl}/dashboard/provider/pools`);
+    await page.fill('textarea[name=seed]', providerSeedHex);
+    await page.click('[data-action=import]');
+    await page.waitForSelector('table[data-table=pools] tbody tr[data-row]');
+
+    for (let r = 0; r < repeats; r++) {
+      // A fresh page load each round: cold query cache, so every interaction goes to the API.
+      await page.goto(`${baseUrl}/dashboard/provider/offerings`);
+      await page.waitForSelector('table[data-table=offerings] tbody tr[data-row]');
+      figures.offeringsFirstRowsMs.push(await markTime(page, 'dc:rows:offerings'));
+      await page.waitForFunction((t) => document.querySelector('[data-total]')?.getAttribute('data-total') === String(t), total);
+
+      const type = TYPES[(r % (TYPES.length - 1)) + 1];
+      const e1 = await expect(`product_type=${type}`);
+      figures.offeringsFilterMs.push(
+        await page.evaluate(([t, e]) => window.__dcMeasure(() => window.__dcSetSelect('select[name=type]', t), () => window.__dcOfferingsShow(e.total, e.first)), [type, e1]),
+      );
+      const q = `${PREFIX}0${r}1`;
+      const e2 = await expect(`product_type=${type}&q=${encodeURIComponent(q)}`);
+      figures.offeringsSearchMs.push(
+        await page.evaluate(([q, e]) => window.__dcMeasure(() => window.__dcSetInput('input[name=q]', q), () => window.__dcOfferingsShow(e.total, e.first)), [q, e2]),
+      );
+      const e3 = await expect('');
+      // One event per task: each handler must see the URL the previous one produced.
+      await page.evaluate(() => window.__dcSetInput('input[name=q]', ''));
+      await page.evaluate(() => window.__dcSetSelect('select[name=type]', ''));
+      await page.waitForFunction((e) => window.__dcOfferingsShow(e.total, e.first), e3);
+      figures.offeringsNextPageMs.push(
+        await page.evaluate(
+          ([t, first]) => window.__dcMeasure(() => document.querySelector('button[aria-label="Next page"]').click(), () => window.__dcOfferingsShow(t, first)),
+          [total, page2First],
+        ),
+      );
+
+      await page.goto(`${baseUrl}/dashboard/provider/pools/${encodeURIComponent(setup.poolId)}`);
+      await page.waitForFunction((n) => window.__dcAgentsShow(n), poolAgents.length);
+      figures.agentsFirstRowsMs.push(await markTime(page, 'dc:rows:agents'));
+      const needle = `bench-agent-0${r}1`;
+      const want = poolAgents.filter((a) => (a.label ?? '').toLowerCase().includes(needle) || a.agent_pubkey.startsWith(needle) || (a.version ?? '').includes(needle)).length;
+      figures.agentsFilterMs.push(
+        await page.evaluate(([s, n]) => window.__dcMeasure(() => window.__dcSetInput('input[name=agent-filter]', s), () => window.__dcAgentsShow(n)), [needle, want]),
+      );
+      await page.evaluate(() => window.__dcSetInput('input[name=agent-filter]', ''));
+      await page.waitForFunction((n) => window.__dcAgentsShow(n), poolAgents.length);
+      const revoked = poolAgents.filter((a) => a.status === 'revoked').length;
+      figures.agentsStatusFilterMs.push(
+        await page.evaluate((n) => window.__dcMeasure(() => window.__dcSetSelect('select[name=agent-status]', 'revoked'), () => window.__dcAgentsShow(n)), revoked),
+      );
+      log(`round ${r + 1}/${repeats} done`);
+    }
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+  const out = { offerings: figures.offerings, agents: figures.agents, repeats };
+  for (const [k, v] of Object.entries(figures)) if (Array.isArray(v)) out[k] = stats(v);
+  out.targets = { interactionMs: 100, firstLoadMs: 1000 };
+  out.withinTargets =
+    out.offeringsFirstRowsMs.median < 1000 &&
+    out.agentsFirstRowsMs.median < 1000 &&
+    ['offeringsFilterMs', 'offeringsSearchMs', 'offeringsNextPageMs', 'agentsFilterMs', 'agentsStatusFilterMs'].every((k) => out[k].median < 100);
+  out.setup = { importMs: round(setup.importMs), agentSetupMs: round(setup.agentSetupMs), agentsCreated: setup.agentsCreated };
+  return out;
+}
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+
+async function main() {
+  const json = process.argv.includes('--json');
+  const log = json ? () => {} : (m) => process.stderr.write(`ui-bench: ${m}\n`);
+  let baseUrl = arg('base-url', null);
+  let seed = arg('provider-seed', null);
+  let stop = async () => {};
+  if (!baseUrl) {
+    const dist = fileURLToPath(new URL('../dist/index.html', import.meta.url));
+    if (!existsSync(dist)) throw new Error('the dashboard is not built: run `npm run build` first');
+    const { startServer } = await import('@dc/server/dist/src/server.js');
+    const { loadConfig } = await import('@dc/server/dist/src/config.js');
+    const dataDir = mkdtempSync(join(tmpdir(), 'dc-ui-bench-db-'));
+    const config = loadConfig({
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      DC_DATA_DIR: dataDir,
+      DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
+      DC_PUBLIC_URL: '',
+    });
+    const server = await startServer(config, { listen: true, jobs: false, logger: false });
+    baseUrl = `http://127.0.0.1:${server.app.server.address().port}`;
+    stop = async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+    log(`started dc-api at ${baseUrl} (${config.databaseUrl ? 'DATABASE_URL' : 'embedded PGlite'})`);
+  }
+  seed ??= randomBytes(32).toString('hex');
+  try {
+    const figures = await runUiBench({
+      baseUrl,
+      providerSeedHex: seed,
+      offerings: Number(arg('offerings', '5000')),
+      agents: Number(arg('agents', '1000')),
+      repeats: Number(arg('repeats', '5')),
+      log,
+    });
+    process.stdout.write(JSON.stringify(figures, null, json ? 0 : 2) + '\n');
+  } finally {
+    await stop();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`ui-bench: ${err.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,84 @@
+// Routes and the page frame. Everything under /dashboard/provider/ needs a signed-in,
+// registered provider; deep links survive sign-in (the URL is kept while the gate shows).
+import { createBrowserRouter, Navigate, NavLink, Outlet, RouterProvider } from 'react-router';
+import { useQuery } from '@tanstack/react-query';
+import { getProvider } from './api/providers.js';
+import { useSession } from './session.js';
+import { SignInPage } from './pages/SignInPage.js';
+import { RegisterPage } from './pages/RegisterPage.js';
+import { PoolsPage } from './pages/PoolsPage.js';
+import { PoolDetailPage } from './pages/PoolDetailPage.js';
+import { OfferingsPage } from './pages/OfferingsPage.js';
+import { ContractsPage } from './pages/ContractsPage.js';
+import { ErrorBox } from './components/bits.js';
+
+const router = createBrowserRouter(
+  [
+    {
+      element: <Gate />,
+      children: [
+        { path: 'provider/pools', element: <PoolsPage /> },
+        { path: 'provider/pools/:poolId', element: <PoolDetailPage /> },
+        { path: 'provider/offerings', element: <OfferingsPage /> },
+        { path: 'provider/contracts', element: <ContractsPage /> },
+        { path: '*', element: <Navigate to="/provider/pools" replace /> },
+      ],
+    },
+  ],
+  { basename: '/dashboard' },
+);
+
+export function App() {
+  return <RouterProvider router={router} />;
+}
+
+function Gate() {
+  const { state } = useSession();
+  if (state.status === 'loading') return <p className="page-status">Loading…</p>;
+  if (state.status === 'signed-out') return <SignInPage error={state.error} />;
+  return <Registered />;
+}
+
+function Registered() {
+  const { state, signOut } = useSession();
+  const client = state.status === 'signed-in' ? state.client : null;
+  const provider = useQuery({ queryKey: ['provider'], queryFn: () => getProvider(client!), enabled: !!client, staleTime: 60_000 });
+  if (provider.isPending) return <p className="page-status">Loading your provider account…</p>;
+  if (provider.isError) {
+    return (
+      <div className="page-status">
+        <ErrorBox error={provider.error}>
+          <button type="button" className="btn btn-small" onClick={() => provider.refetch()}>
+            Retry
+          </button>{' '}
+          <button type="button" className="btn btn-small" onClick={() => signOut()}>
+            Sign out
+          </button>
+        </ErrorBox>
+      </div>
+    );
+  }
+  if (provider.data === null) return <RegisterPage />;
+  return (
+    <div className="app">
+      <header className="topbar">
+        <span className="brand">dc-api</span>
+        <nav>
+          <NavLink to="/provider/pools">Pools</NavLink>
+          <NavLink to="/provider/offerings">Offerings</NavLink>
+          <NavLink to="/provider/contracts">Contracts</NavLink>
+        </nav>
+        <span className="spacer" />
+        <span className="who" title={client?.publicKey}>
+          <span data-provider-name>{provider.data.name}</span> <span className="mono muted">{client?.publicKey.slice(0, 8)}…</span>
+        </span>
+        <button type="button" className="btn btn-small" onClick={() => signOut()}>
+          Sign out
+        </button>
+      </header>
+      <main className="content">
+        <Outlet />
+      </main>
+    </div>
+  );
+}

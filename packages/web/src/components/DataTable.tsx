@@ -1,0 +1,209 @@
+// The dense table every page uses: TanStack Table for columns and (optional) client-side sorting,
+// 28 px rows, sticky header, explicit loading / error / empty rows.
+import { memo, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import {
+  flexRender,
+  getCoreRowModel,
+  getPaginationRowModel,
+  getSortedRowModel,
+  useReactTable,
+  type ColumnDef,
+  type PaginationState,
+  type Row,
+  type SortingState,
+} from '@tanstack/react-table';
+import { errorMessage } from '../api/client.js';
+import { Pager } from './Pager.js';
+
+export interface DataTableProps<T> {
+  /** Names the table for tests and the benchmark (`data-table` attribute). */
+  name: string;
+  columns: ColumnDef<T, any>[];
+  data: T[] | undefined;
+  getRowId: (row: T) => string;
+  isLoading?: boolean;
+  error?: unknown;
+  onRetry?: () => void;
+  empty: ReactNode;
+  onRowClick?: (row: T) => void;
+  rowClassName?: (row: T) => string | undefined;
+  sortable?: boolean;
+  initialSorting?: SortingState;
+  /** Rendered under a row when it is expanded. */
+  expandedRowId?: string | null;
+  renderExpanded?: (row: T) => ReactNode;
+  /** Client-side pages of this many rows (big agent lists): the browser lays out one page, not 1,000 rows. */
+  pageSize?: number;
+}
+
+/** Tables that have put a performance mark on this page load (read by bench/ui-bench.mjs). */
+const marked = new Set<string>();
+
+export function DataTable<T>(p: DataTableProps<T>) {
+  const [sorting, setSorting] = useState<SortingState>(p.initialSorting ?? []);
+  const [pagination, setPagination] = useState<PaginationState>({ pageIndex: 0, pageSize: p.pageSize ?? 1_000_000 });
+  const table = useReactTable<T>({
+    data: p.data ?? [],
+    columns: p.columns,
+    getRowId: p.getRowId,
+    getCoreRowModel: getCoreRowModel(),
+    ...(p.sortable ? { getSortedRowModel: getSortedRowModel(), onSortingChange: setSorting } : { enableSorting: false }),
+    ...(p.pageSize ? { getPaginationRowModel: getPaginationRowModel(), onPaginationChange: setPagination } : {}),
+    // Polls replace the data every few seconds: stay on the page the person is looking at.
+    autoResetPageIndex: false,
+    state: { sorting, pagination },
+  });
+  const total = table.getPrePaginationRowModel().rows.length;
+  const pageCount = p.pageSize ? Math.max(1, Math.ceil(total / p.pageSize)) : 1;
+  const pageIndex = Math.min(pagination.pageIndex, pageCount - 1);
+  useEffect(() => {
+    // A filter that shrank the list below the current page: go to its last page.
+    if (pageIndex !== pagination.pageIndex) setPagination((x) => ({ ...x, pageIndex }));
+  }, [pageIndex, pagination.pageIndex]);
+  const rows = table.getRowModel().rows;
+  const colCount = p.columns.length;
+  const ref = useRef<HTMLTableElement>(null);
+  // Rows get one stable click handler, so memoised rows are not re-rendered for a new closure.
+  const clickRef = useRef(p.onRowClick);
+  clickRef.current = p.onRowClick;
+  const onRowClick = useCallback((row: T) => clickRef.current?.(row), []);
+
+  useEffect(() => {
+    // A performance mark the first time each table shows data rows: `dc:rows:{name}`.
+    if (rows.length > 0 && !marked.has(p.name)) {
+      marked.add(p.name);
+      performance.mark(`dc:rows:${p.name}`);
+    }
+  }, [rows.length, p.name]);
+
+  let status: ReactNode = null;
+  if (p.error && !p.data) {
+    status = (
+      <tr className="dt-status dt-error">
+        <td colSpan={colCount}>
+          <span role="alert">Could not load: {errorMessage(p.error)}</span>
+          {p.onRetry && (
+            <button type="button" className="btn btn-small" onClick={p.onRetry}>
+              Retry
+            </button>
+          )}
+        </td>
+      </tr>
+    );
+  } else if (p.isLoading && !p.data) {
+    status = (
+      <tr className="dt-status dt-loading">
+        <td colSpan={colCount}>Loading…</td>
+      </tr>
+    );
+  } else if (rows.length === 0) {
+    status = (
+      <tr className="dt-status dt-empty">
+        <td colSpan={colCount}>{p.empty}</td>
+      </tr>
+    );
+  }
+
+  return (
+    <div className="dt-wrap">
+      <table className="dt" data-table={p.name} ref={ref}>
+        <thead>
+          {table.getHeaderGroups().map((hg) => (
+            <tr key={hg.id}>
+              {hg.headers.map((h) => {
+                const sortDir = h.column.getIsSorted();
+                const canSort = p.sortable && h.column.getCanSort();
+                const meta = h.column.columnDef.meta as { className?: string } | undefined;
+                return (
+                  <th
+                    key={h.id}
+                    className={[meta?.className, canSort ? 'sortable' : ''].filter(Boolean).join(' ') || undefined}
+                    onClick={canSort ? h.column.getToggleSortingHandler() : undefined}
+                    aria-sort={sortDir === 'asc' ? 'ascending' : sortDir === 'desc' ? 'descending' : undefined}
+                  >
+                    {h.isPlaceholder ? null : flexRender(h.column.columnDef.header, h.getContext())}
+                    {sortDir === 'asc' ? ' ▲' : sortDir === 'desc' ? ' ▼' : ''}
+                  </th>
+                );
+              })}
+            </tr>
+          ))}
+        </thead>
+        <tbody>
+          {status}
+          {rows.map((row) => {
+            const expanded = p.expandedRowId != null && p.expandedRowId === row.id;
+            return [
+              <BodyRow
+                key={row.id}
+                row={row}
+                original={row.original}
+                columns={p.columns}
+                className={[p.onRowClick ? 'clickable' : '', p.rowClassName?.(row.original) ?? '', expanded ? 'expanded' : ''].filter(Boolean).join(' ') || undefined}
+                onClick={p.onRowClick ? onRowClick : undefined}
+              />,
+              expanded && p.renderExpanded ? (
+                <tr key={`${row.id}-detail`} className="dt-detail">
+                  <td colSpan={colCount}>{p.renderExpanded(row.original)}</td>
+                </tr>
+              ) : null,
+            ];
+          })}
+        </tbody>
+      </table>
+      {p.pageSize && total > p.pageSize ? (
+        <div className="dt-foot">
+          <span className="muted" data-page-info>
+            Showing {pageIndex * p.pageSize + 1}–{Math.min(total, (pageIndex + 1) * p.pageSize)} of {total}
+          </span>
+          <Pager page={pageIndex + 1} pages={pageCount} onPage={(n) => setPagination((x) => ({ ...x, pageIndex: n - 1 }))} />
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+interface BodyRowProps<T> {
+  row: Row<T>;
+  /** Compared by identity: React Query keeps unchanged items identical across polls. */
+  original: T;
+  columns: ColumnDef<T, any>[];
+  className: string | undefined;
+  onClick: ((row: T) => void) | undefined;
+}
+
+function BodyRowView<T>({ row, className, onClick }: BodyRowProps<T>) {
+  return (
+    <tr
+      data-row={row.id}
+      className={className}
+      onClick={
+        onClick
+          ? (e) => {
+              // Buttons and links inside the row do their own thing.
+              if ((e.target as HTMLElement).closest('button, a, input, select, label')) return;
+              onClick(row.original);
+            }
+          : undefined
+      }
+    >
+      {row.getVisibleCells().map((cell) => {
+        const meta = cell.column.columnDef.meta as { className?: string } | undefined;
+        return (
+          <td key={cell.id} className={meta?.className} data-col={cell.column.id}>
+            {flexRender(cell.column.columnDef.cell, cell.getContext())}
+          </td>
+        );
+      })}
+    </tr>
+  );
+}
+
+/**
+ * A row re-renders only when its item, the column definitions or its class change: filtering or
+ * a poll that changed three agents out of 1,000 touches three rows, not 1,000.
+ */
+const BodyRow = memo(
+  BodyRowView,
+  (a, b) => a.original === b.original && a.columns === b.columns && a.className === b.className && a.onClick === b.onClick && a.row.id === b.row.id,
+) as typeof BodyRowView;

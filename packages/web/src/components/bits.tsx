@@ -1,0 +1,98 @@
+// Small shared pieces: status badges, copy buttons, error boxes, live relative times.
+import { useState, type ReactNode } from 'react';
+import { errorMessage } from '../api/client.js';
+import { absoluteTime, countdown, relativeTime, useNow } from '../lib/time.js';
+
+const AGENT_STATUS_TEXT: Record<string, string> = { online: 'Online', offline: 'Offline', revoked: 'Revoked' };
+
+/** Colour plus text, so status never depends on colour alone. */
+export function StatusBadge({ status, kind = 'agent' }: { status: string; kind?: 'agent' | 'contract' | 'offering' | 'payment' }) {
+  const text = kind === 'agent' ? (AGENT_STATUS_TEXT[status] ?? status) : status.replace(/_/g, ' ');
+  return (
+    <span className={`badge badge-${kind} st-${status}`} data-status={status}>
+      <span className="dot" aria-hidden="true" />
+      {text}
+    </span>
+  );
+}
+
+export function RelativeTime({ iso }: { iso: string | null | undefined }) {
+  const now = useNow();
+  return (
+    <time dateTime={iso ?? undefined} title={absoluteTime(iso)}>
+      {relativeTime(iso, now)}
+    </time>
+  );
+}
+
+export function Countdown({ iso }: { iso: string | null | undefined }) {
+  const now = useNow();
+  const text = countdown(iso, now);
+  return (
+    <time dateTime={iso ?? undefined} title={absoluteTime(iso)} className={text === 'expired' ? 'muted' : undefined}>
+      {text}
+    </time>
+  );
+}
+
+async function copyText(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch {
+    // Older browsers or a denied permission: copy through a selected, off-screen textarea.
+  }
+  const ta = document.createElement('textarea');
+  ta.value = text;
+  ta.className = 'offscreen';
+  document.body.appendChild(ta);
+  ta.select();
+  const ok = document.execCommand('copy');
+  ta.remove();
+  if (!ok) throw new Error('copy failed');
+}
+
+export function CopyButton({ text, label = 'Copy', name }: { text: string; label?: string; name?: string }) {
+  const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
+  return (
+    <button
+      type="button"
+      className="btn btn-small"
+      data-copy={name}
+      onClick={() => {
+        copyText(text).then(
+          () => setState('copied'),
+          () => setState('failed'),
+        );
+        setTimeout(() => setState('idle'), 2000);
+      }}
+    >
+      {state === 'copied' ? 'Copied ✓' : state === 'failed' ? 'Copy failed: select and copy' : label}
+    </button>
+  );
+}
+
+export function ErrorBox({ error, children }: { error: unknown; children?: ReactNode }) {
+  if (!error) return null;
+  return (
+    <div className="error-box" role="alert">
+      {errorMessage(error)}
+      {children}
+    </div>
+  );
+}
+
+export function KeyText({ hex, label }: { hex: string | null | undefined; label?: string | null | undefined }) {
+  if (!hex) return <span className="muted">—</span>;
+  return (
+    <span className="mono" title={hex}>
+      {label ? (
+        <>
+          {label} <span className="muted">{hex.slice(0, 8)}</span>
+        </>
+      ) : (
+        `${hex.slice(0, 8)}…${hex.slice(-4)}`
+      )}
+    </span>
+  );
+}

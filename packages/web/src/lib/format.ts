@@ -1,0 +1,25 @@
+// Small display helpers.
+
+/** `d75a9801…511a`: enough to tell keys apart in a table; the full key is in the title. */
+export function shortKey(hex: string | null | undefined): string {
+  if (!hex) return '—';
+  return hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex;
+}
+
+export function formatPrice(amount: number, currency: string): string {
+  const fixed = Number.isInteger(amount) ? String(amount) : amount.toFixed(2);
+  return `${fixed} ${currency}/mo`;
+}
+
+/** Saves text as a file through a temporary object URL (no inline script, CSP-safe). */
+export function downloadText(filename: string, text: string, type = 'text/plain'): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.rel = 'noopener';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,0 +1,128 @@
+// Add Agent: creates a one-time setup token and shows the one-liner and the dc-agent command.
+// The token exists in this answer only (the server keeps a hash), so the dialog says so.
+import { useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import type { Pool, SetupTokenCreated } from '@dc/core';
+import { createSetupToken, dcAgentCommand } from '../api/tokens.js';
+import { LABEL_PATTERN } from '../api/constants.js';
+import { errorMessage } from '../api/client.js';
+import { useClient } from '../session.js';
+import { Dialog } from '../components/Dialog.js';
+import { Countdown, CopyButton } from '../components/bits.js';
+import { absoluteTime } from '../lib/time.js';
+
+const EXPIRY_CHOICES: { hours: number; text: string }[] = [
+  { hours: 1, text: '1 hour' },
+  { hours: 24, text: '24 hours' },
+  { hours: 72, text: '3 days' },
+  { hours: 168, text: '7 days' },
+  { hours: 720, text: '30 days' },
+];
+
+export function AddAgentDialog({ pool, onClose }: { pool: Pick<Pool, 'pool_id' | 'name' | 'provisioner_type'>; onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  const [label, setLabel] = useState('');
+  const [hours, setHours] = useState(24);
+  const [created, setCreated] = useState<SetupTokenCreated | null>(null);
+  const create = useMutation({
+    mutationFn: () => createSetupToken(c, pool.pool_id, { ...(label.trim() ? { label: label.trim() } : {}), expires_in_hours: hours }),
+    onSuccess: (t) => {
+      setCreated(t);
+      void qc.invalidateQueries({ queryKey: ['tokens', pool.pool_id] });
+    },
+  });
+
+  if (created) {
+    const direct = dcAgentCommand(created.setup_command);
+    return (
+      <Dialog title={`Add agent to pool ${pool.name}`} onClose={onClose} wide name="add-agent">
+        <div className="notice notice-warn" data-once-notice>
+          This token is shown <strong>once</strong>. Copy the command now; the dashboard cannot show the token again (create a new one
+          if it is lost).
+        </div>
+        <h3>Setup command (run on the hypervisor as root)</h3>
+        <pre className="cmd" data-cmd="setup">{created.setup_command}</pre>
+        <div className="cmd-actions">
+          <CopyButton text={created.setup_command} label="Copy command" name="setup" />
+        </div>
+        {direct && (
+          <>
+            <h3>Or, where dc-agent is already installed</h3>
+            <pre className="cmd" data-cmd="dc-agent">{direct}</pre>
+            <div className="cmd-actions">
+              <CopyButton text={direct} label="Copy dc-agent command" name="dc-agent" />
+            </div>
+          </>
+        )}
+        <p>
+          Token <span className="mono">{created.token_id}</span>
+          {created.label ? (
+            <>
+              {' '}
+              for agent <b>{created.label}</b>
+            </>
+          ) : null}{' '}
+          expires in <Countdown iso={created.expires_at} /> ({absoluteTime(created.expires_at)}). It can register one agent.
+        </p>
+        <p className="muted">
+          After setup, put the {pool.provisioner_type} provisioner's credentials into /etc/dc-agent/config.toml on that host. The agent
+          shows up in this pool's table as soon as it sends its first heartbeat.
+        </p>
+        <div className="form-actions">
+          <button type="button" className="btn btn-primary" onClick={onClose}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+
+  return (
+    <Dialog title={`Add agent to pool ${pool.name}`} onClose={onClose} name="add-agent">
+      <form
+        className="form-grid"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate();
+        }}
+      >
+        <label className="field">
+          <span>Agent label (optional, helps identify the agent)</span>
+          <input
+            name="label"
+            value={label}
+            pattern={LABEL_PATTERN.slice(1, -1)}
+            title="Letters, digits, space, dot, underscore and dash; at most 64 characters"
+            placeholder="proxmox-node-6"
+            onChange={(e) => setLabel(e.target.value)}
+            autoFocus
+          />
+        </label>
+        <label className="field">
+          <span>Token expires after</span>
+          <select name="expires" value={hours} onChange={(e) => setHours(Number(e.target.value))}>
+            {EXPIRY_CHOICES.map((x) => (
+              <option key={x.hours} value={x.hours}>
+                {x.text}
+              </option>
+            ))}
+          </select>
+        </label>
+        {create.error && (
+          <p className="form-error" role="alert">
+            {errorMessage(create.error)}
+          </p>
+        )}
+        <div className="form-actions">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+            Create token
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,173 @@
+// CSV import: preview the file, send it, and on refusal show every bad row (nothing is imported
+// unless every row is valid: the server's import is all or nothing).
+import { useMemo, useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import type { CsvRowError } from '@dc/core';
+import { importOfferingsCsv, type CsvImportResult } from '../api/offerings.js';
+import { parseCsvPreview } from '../api/csv.js';
+import { ApiError, errorMessage } from '../api/client.js';
+import { useClient } from '../session.js';
+import { Dialog } from '../components/Dialog.js';
+import { downloadText } from '../lib/format.js';
+
+const COLUMNS = 'offering_id,name,product_type,datacenter_country,monthly_price,currency,provisioner_type,agent_pool_id,status,provisioner_config';
+const PREVIEW_ROWS = 200;
+
+export function CsvImportDialog({ onClose }: { onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  const [text, setText] = useState('');
+  const [fileName, setFileName] = useState<string | null>(null);
+  const [result, setResult] = useState<CsvImportResult | null>(null);
+  const preview = useMemo(() => (text.trim() ? parseCsvPreview(text) : null), [text]);
+  const run = useMutation({
+    mutationFn: () => importOfferingsCsv(c, text),
+    onSuccess: (r) => {
+      setResult(r);
+      void qc.invalidateQueries({ queryKey: ['offerings'] });
+      void qc.invalidateQueries({ queryKey: ['pools'] });
+    },
+  });
+  const rowErrors: CsvRowError[] = run.error instanceof ApiError ? run.error.rows : [];
+  const errorsByLine = useMemo(() => {
+    const m = new Map<number, CsvRowError[]>();
+    for (const e of rowErrors) m.set(e.line, [...(m.get(e.line) ?? []), e]);
+    return m;
+  }, [rowErrors]);
+
+  const reset = () => {
+    run.reset();
+    setResult(null);
+  };
+
+  return (
+    <Dialog title="Import offerings from CSV" onClose={onClose} wide name="csv-import">
+      <p className="muted">
+        One offering per row, upserted by offering_id. Columns: <span className="mono">{COLUMNS}</span> (the first six are required).{' '}
+        <button type="button" className="btn-link" onClick={() => downloadText('offerings-template.csv', COLUMNS + '\n', 'text/csv')}>
+          Download a template
+        </button>
+      </p>
+      <div className="import-src">
+        <label className="field">
+          <span>CSV file</span>
+          <input
+            type="file"
+            name="csv-file"
+            accept=".csv,text/csv,text/plain"
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              if (!f) return;
+              setFileName(f.name);
+              reset();
+              void f.text().then(setText);
+            }}
+          />
+        </label>
+        <label className="field grow">
+          <span>…or paste it{fileName ? ` (loaded ${fileName})` : ''}</span>
+          <textarea
+            name="csv-text"
+            rows={4}
+            spellCheck={false}
+            value={text}
+            onChange={(e) => {
+              setText(e.target.value);
+              setFileName(null);
+              reset();
+            }}
+          />
+        </label>
+      </div>
+
+      {preview && (
+        <div className="csv-preview" data-csv-preview>
+          <p className="muted">
+            Preview: {preview.records.length} row(s){preview.records.length > PREVIEW_ROWS ? `, first ${PREVIEW_ROWS} shown` : ''}
+            {rowErrors.length ? (
+              <>
+                {' '}
+                · <span className="bad">{errorsByLine.size} row(s) with errors</span>
+              </>
+            ) : null}
+          </p>
+          <div className="dt-wrap dt-scroll">
+            <table className="dt" data-table="csv-preview">
+              <thead>
+                <tr>
+                  <th className="num">Line</th>
+                  {preview.header.map((h, i) => (
+                    <th key={i}>{h}</th>
+                  ))}
+                  <th>Problem</th>
+                </tr>
+              </thead>
+              <tbody>
+                {errorsByLine.get(1) && (
+                  <tr className="row-error" data-line={1}>
+                    <td className="num">1</td>
+                    <td colSpan={preview.header.length}>(header)</td>
+                    <td className="bad">{errorsByLine.get(1)!.map((e) => `${e.field ?? ''}: ${e.message}`).join('; ')}</td>
+                  </tr>
+                )}
+                {preview.records.slice(0, PREVIEW_ROWS).map((r) => {
+                  const errs = errorsByLine.get(r.line);
+                  return (
+                    <tr key={r.line} className={errs ? 'row-error' : undefined} data-line={r.line}>
+                      <td className="num">{r.line}</td>
+                      {preview.header.map((_, i) => (
+                        <td key={i}>{r.cells[i] ?? ''}</td>
+                      ))}
+                      <td className="bad">{errs ? errs.map((e) => `${e.field ?? 'row'}: ${e.message}`).join('; ') : ''}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )}
+
+      {run.error && (
+        <div className="error-box" role="alert" data-import-error>
+          <p>
+            <b>Nothing was imported.</b> {errorMessage(run.error)}
+          </p>
+          {rowErrors.length > 0 && (
+            <table className="dt" data-table="csv-errors">
+              <thead>
+                <tr>
+                  <th className="num">Line</th>
+                  <th>Field</th>
+                  <th>Problem</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rowErrors.slice(0, 200).map((e, i) => (
+                  <tr key={i} data-error-line={e.line}>
+                    <td className="num">{e.line}</td>
+                    <td className="mono">{e.field ?? '—'}</td>
+                    <td>{e.message}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      )}
+      {result && (
+        <div className="notice notice-ok" role="status" data-import-result>
+          Imported {result.imported} offering(s): {result.created} created, {result.updated} updated.
+        </div>
+      )}
+      <div className="form-actions">
+        <button type="button" className="btn" onClick={onClose}>
+          {result ? 'Close' : 'Cancel'}
+        </button>
+        <button type="button" className="btn btn-primary" disabled={!preview || preview.records.length === 0 || run.isPending || !!result} onClick={() => run.mutate()}>
+          {run.isPending ? 'Importing…' : `Import ${preview?.records.length ?? 0} row(s)`}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

@@ -1,0 +1,265 @@
+// /dashboard/provider/offerings: server-side filtered and paginated (50 a page) offerings with
+// their resolved pool: explicit, "(auto: region)", or a warning when no pool matches.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { useQueryClient } from '@tanstack/react-query';
+import { createColumnHelper } from '@tanstack/react-table';
+import type { Offering, OfferingListQuery, Pool } from '@dc/core';
+import { keys, useOfferings, usePools } from '../queries.js';
+import { exportOfferingsCsv, listOfferings } from '../api/offerings.js';
+import { OFFERINGS_PAGE_SIZE } from '../api/constants.js';
+import { useClient } from '../session.js';
+import { DataTable } from '../components/DataTable.js';
+import { ErrorBox, StatusBadge } from '../components/bits.js';
+import { downloadText, formatPrice } from '../lib/format.js';
+import { Pager } from '../components/Pager.js';
+import { OfferingDialog } from './OfferingDialog.js';
+import { CsvImportDialog } from './CsvImportDialog.js';
+
+const col = createColumnHelper<Offering>();
+const DEFAULT_TYPES = ['compute', 'dedicated'];
+
+interface Filters {
+  pool_id: string;
+  type: string;
+  status: string;
+  q: string;
+  page: number;
+}
+
+function readFilters(p: URLSearchParams): Filters {
+  return {
+    pool_id: p.get('pool_id') ?? '',
+    type: p.get('type') ?? '',
+    status: p.get('status') ?? '',
+    q: p.get('q') ?? '',
+    page: Math.max(1, Number(p.get('page') ?? '1') || 1),
+  };
+}
+
+function writeFilters(f: Filters): URLSearchParams {
+  const p = new URLSearchParams();
+  for (const k of ['pool_id', 'type', 'status', 'q'] as const) if (f[k]) p.set(k, f[k]);
+  if (f.page > 1) p.set('page', String(f.page));
+  return p;
+}
+
+type Modal = { kind: 'new' } | { kind: 'edit'; offering: Offering } | { kind: 'import' } | null;
+
+function PoolCell({ o, pools }: { o: Offering; pools: Map<string, Pool> }) {
+  const resolved = o.resolved_pool_id ? pools.get(o.resolved_pool_id) : undefined;
+  switch (o.pool_match) {
+    case 'explicit':
+      return (
+        <span className="pool-explicit" title="Pool chosen explicitly for this offering">
+          {resolved ? <Link to={`/provider/pools/${encodeURIComponent(resolved.pool_id)}`}>{resolved.name}</Link> : o.agent_pool_id}
+        </span>
+      );
+    case 'location':
+      return (
+        <span className="pool-auto" title={`Routed by location to ${resolved?.name ?? o.resolved_pool_id}`}>
+          (auto: {o.datacenter_region}) {resolved && <span className="muted">→ {resolved.name}</span>}
+        </span>
+      );
+    default:
+      return (
+        <span className="warn pool-none" title={`No ${o.provisioner_type} pool in region ${o.datacenter_region}: contracts for this offering cannot be provisioned`}>
+          ⚠ no pool ({o.datacenter_region}, {o.provisioner_type})
+        </span>
+      );
+  }
+}
+
+export function OfferingsPage() {
+  const c = useClient();
+  // Filters live in component state (updated synchronously, so fast typing and quick successive
+  // changes never act on stale values) and are mirrored into the URL for deep links and reloads.
+  const [params, setParams] = useSearchParams();
+  const [filters, setFilters] = useState<Filters>(() => readFilters(params));
+  const written = useRef(new Set<string>([params.toString()]));
+  useEffect(() => {
+    const next = writeFilters(filters);
+    if (next.toString() === params.toString()) return;
+    written.current.add(next.toString());
+    setParams(next, { replace: true });
+  }, [filters]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    // A URL this page did not write (a link, back/forward) replaces the filters.
+    if (!written.current.has(params.toString())) {
+      written.current.add(params.toString());
+      setFilters(readFilters(params));
+    }
+  }, [params]);
+  const page = filters.page;
+  const q: OfferingListQuery = {
+    limit: OFFERINGS_PAGE_SIZE,
+    offset: (page - 1) * OFFERINGS_PAGE_SIZE,
+    ...(filters.pool_id ? { pool_id: filters.pool_id } : {}),
+    ...(filters.type ? { product_type: filters.type } : {}),
+    ...(filters.status ? { status: filters.status } : {}),
+    ...(filters.q ? { q: filters.q } : {}),
+  };
+  const offerings = useOfferings(q);
+  const pools = usePools();
+  const poolMap = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p])), [pools.data]);
+  const [modal, setModal] = useState<Modal>(null);
+  const [exportError, setExportError] = useState<unknown>(null);
+  const [exporting, setExporting] = useState(false);
+
+  // Product types are free text: offer the ones seen so far plus the common ones.
+  const seenTypes = useRef(new Set(DEFAULT_TYPES));
+  for (const o of offerings.data?.items ?? []) seenTypes.current.add(o.product_type);
+  if (q.product_type) seenTypes.current.add(q.product_type);
+  const types = [...seenTypes.current].sort();
+
+  const update = (changes: Partial<Omit<Filters, 'page'>>, resetPage = true) =>
+    setFilters((f) => ({ ...f, ...changes, page: resetPage ? 1 : f.page }));
+
+  const columns = useMemo(
+    () => [
+      col.accessor('offering_id', { header: 'ID', cell: (i) => <span className="mono">{i.getValue()}</span> }),
+      col.accessor('name', { header: 'Name' }),
+      col.accessor('product_type', { header: 'Type' }),
+      col.accessor('datacenter_country', {
+        header: 'Location',
+        cell: (i) => (
+          <>
+            {i.getValue()} <span className="muted">{i.row.original.datacenter_region}</span>
+          </>
+        ),
+      }),
+      col.display({ id: 'pool', header: 'Pool', cell: (i) => <PoolCell o={i.row.original} pools={poolMap} /> }),
+      col.accessor('provisioner_type', { header: 'Provisioner', cell: (i) => <span className="muted">{i.getValue()}</span> }),
+      col.accessor('monthly_price', { header: 'Price', meta: { className: 'num' }, cell: (i) => formatPrice(i.getValue(), i.row.original.currency) }),
+      col.accessor('status', { header: 'Status', cell: (i) => <StatusBadge status={i.getValue()} kind="offering" /> }),
+      col.display({
+        id: 'actions',
+        header: 'Actions',
+        meta: { className: 'actions' },
+        cell: (i) => (
+          <button type="button" className="btn btn-small" onClick={() => setModal({ kind: 'edit', offering: i.row.original })}>
+            Edit
+          </button>
+        ),
+      }),
+    ],
+    [poolMap],
+  );
+
+  const total = offerings.data?.total ?? 0;
+  const pages = Math.max(1, Math.ceil(total / OFFERINGS_PAGE_SIZE));
+
+  // The next page is fetched ahead, so "Next" shows at once (and is refreshed when it opens).
+  const qc = useQueryClient();
+  const hasNext = page < pages;
+  const nextKey = JSON.stringify(q);
+  useEffect(() => {
+    if (!hasNext) return;
+    const nq = { ...q, offset: page * OFFERINGS_PAGE_SIZE };
+    void qc.prefetchQuery({ queryKey: keys.offerings(nq), queryFn: ({ signal }) => listOfferings(c, nq, signal), staleTime: 10_000 });
+  }, [nextKey, hasNext]); // eslint-disable-line react-hooks/exhaustive-deps
+  const first = total === 0 ? 0 : (page - 1) * OFFERINGS_PAGE_SIZE + 1;
+  const last = Math.min(total, page * OFFERINGS_PAGE_SIZE);
+  const filtered = !!(q.pool_id || q.product_type || q.status || q.q);
+
+  const doExport = async () => {
+    setExporting(true);
+    setExportError(null);
+    try {
+      downloadText('offerings.csv', await exportOfferingsCsv(c), 'text/csv');
+    } catch (e) {
+      setExportError(e);
+    } finally {
+      setExporting(false);
+    }
+  };
+
+  return (
+    <section>
+      <div className="page-head">
+        <h1>Offerings</h1>
+        <span className="spacer" />
+        <button type="button" className="btn" onClick={() => setModal({ kind: 'import' })}>
+          Import CSV
+        </button>
+        <button type="button" className="btn" onClick={() => void doExport()} disabled={exporting} data-action="export">
+          {exporting ? 'Exporting…' : 'Export CSV'}
+        </button>
+        <button type="button" className="btn btn-primary" onClick={() => setModal({ kind: 'new' })}>
+          + New offering
+        </button>
+      </div>
+      <ErrorBox error={exportError} />
+      <div className="toolbar">
+        <select name="pool" aria-label="Pool" value={q.pool_id ?? ''} onChange={(e) => update({ pool_id: e.target.value })}>
+          <option value="">All pools</option>
+          {(pools.data ?? []).map((p) => (
+            <option key={p.pool_id} value={p.pool_id}>
+              {p.name}
+            </option>
+          ))}
+          {q.pool_id && !poolMap.has(q.pool_id) && <option value={q.pool_id}>{q.pool_id}</option>}
+        </select>
+        <select name="type" aria-label="Type" value={q.product_type ?? ''} onChange={(e) => update({ type: e.target.value })}>
+          <option value="">All types</option>
+          {types.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        <select name="status" aria-label="Status" value={q.status ?? ''} onChange={(e) => update({ status: e.target.value })}>
+          <option value="">All statuses</option>
+          <option value="active">active</option>
+          <option value="inactive">inactive</option>
+        </select>
+        <input
+          className="filter"
+          type="search"
+          name="q"
+          aria-label="Search"
+          placeholder="Search ID or name"
+          value={filters.q}
+          onChange={(e) => update({ q: e.target.value })}
+        />
+        {filtered && (
+          <button type="button" className="btn-link" onClick={() => update({ pool_id: '', type: '', status: '', q: '' })}>
+            Clear filters
+          </button>
+        )}
+        <span className="spacer" />
+        <span className="muted" data-total={total}>
+          {offerings.data ? (total === 0 ? 'No offerings' : `Showing ${first}–${last} of ${total}`) : ''}
+          {offerings.isFetching ? ' · loading' : ''}
+        </span>
+      </div>
+      <DataTable
+        name="offerings"
+        columns={columns}
+        data={offerings.data?.items}
+        getRowId={(o) => o.offering_id}
+        isLoading={offerings.isPending}
+        error={offerings.error}
+        onRetry={() => void offerings.refetch()}
+        rowClassName={(o) => (o.pool_match === 'none' ? 'row-warn' : o.status === 'inactive' ? 'row-inactive' : undefined)}
+        empty={
+          filtered ? (
+            'No offering matches these filters.'
+          ) : (
+            <>
+              No offerings yet.{' '}
+              <button type="button" className="btn-link" onClick={() => setModal({ kind: 'new' })}>
+                Create one
+              </button>{' '}
+              or import a CSV file.
+            </>
+          )
+        }
+      />
+      <Pager page={page} pages={pages} onPage={(n) => setFilters((f) => ({ ...f, page: n }))} />
+      {modal?.kind === 'new' && <OfferingDialog pools={pools.data ?? []} types={types} onClose={() => setModal(null)} />}
+      {modal?.kind === 'edit' && <OfferingDialog offering={modal.offering} pools={pools.data ?? []} types={types} onClose={() => setModal(null)} />}
+      {modal?.kind === 'import' && <CsvImportDialog onClose={() => setModal(null)} />}
+    </section>
+  );
+}

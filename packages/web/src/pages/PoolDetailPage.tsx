@@ -1,0 +1,302 @@
+// /dashboard/provider/pools/{pool_id}: the pool's agents (live status) and pending setup tokens.
+import { useMemo, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { createColumnHelper } from '@tanstack/react-table';
+import type { PoolAgent, SetupTokenInfo } from '@dc/core';
+import { usePendingTokens, usePool } from '../queries.js';
+import { revokeAgent } from '../api/agents.js';
+import { revokeSetupToken } from '../api/tokens.js';
+import { ApiError, errorMessage } from '../api/client.js';
+import { useClient } from '../session.js';
+import { DataTable } from '../components/DataTable.js';
+import { ConfirmDialog } from '../components/Dialog.js';
+import { Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
+import { AddAgentDialog } from './AddAgentDialog.js';
+import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
+
+const agentCol = createColumnHelper<PoolAgent>();
+const tokenCol = createColumnHelper<SetupTokenInfo>();
+/** Agents per page: a 1,000-agent pool stays quick to filter and re-render. */
+const AGENTS_PAGE_SIZE = 100;
+const STATUS_ORDER: Record<string, number> = { online: 0, offline: 1, revoked: 2 };
+
+type Modal =
+  | { kind: 'add-agent' }
+  | { kind: 'edit' }
+  | { kind: 'delete' }
+  | { kind: 'revoke-agent'; agent: PoolAgent }
+  | { kind: 'revoke-token'; token: SetupTokenInfo }
+  | null;
+
+export function PoolDetailPage() {
+  const { poolId = '' } = useParams();
+  const c = useClient();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const pool = usePool(poolId);
+  const tokens = usePendingTokens(poolId);
+  const [modal, setModal] = useState<Modal>(null);
+  const [filter, setFilter] = useState('');
+  const [statusFilter, setStatusFilter] = useState('');
+
+  const revokeA = useMutation({
+    mutationFn: (a: PoolAgent) => revokeAgent(c, a.agent_pubkey),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['pool', poolId] });
+      void qc.invalidateQueries({ queryKey: ['pools'] });
+      setModal(null);
+    },
+  });
+  const revokeT = useMutation({
+    mutationFn: (t: SetupTokenInfo) => revokeSetupToken(c, t.token_id),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['tokens', poolId] });
+      setModal(null);
+    },
+  });
+
+  const agentColumns = useMemo(
+    () => [
+      agentCol.accessor((a) => a.label ?? '', {
+        id: 'label',
+        header: 'Label',
+        cell: (i) => (i.getValue() ? <span className="strong">{i.getValue()}</span> : <span className="muted">(no label)</span>),
+      }),
+      agentCol.accessor((a) => STATUS_ORDER[a.status] ?? 3, {
+        id: 'status',
+        header: 'Status',
+        cell: (i) => <StatusBadge status={i.row.original.status} />,
+      }),
+      agentCol.accessor((a) => a.version ?? '', { id: 'version', header: 'Version', cell: (i) => i.getValue() || <span className="muted">—</span> }),
+      agentCol.accessor('active_contracts', { header: 'Active', meta: { className: 'num' } }),
+      agentCol.accessor((a) => (a.last_seen_at ? -Date.parse(a.last_seen_at) : Number.MAX_SAFE_INTEGER), {
+        id: 'last_seen',
+        header: 'Last Seen',
+        cell: (i) => <RelativeTime iso={i.row.original.last_seen_at} />,
+      }),
+      agentCol.accessor('agent_pubkey', {
+        header: 'Key',
+        cell: (i) => (
+          <span className="mono muted" title={i.getValue()}>
+            {i.getValue().slice(0, 12)}…
+          </span>
+        ),
+      }),
+      agentCol.display({
+        id: 'actions',
+        header: 'Actions',
+        meta: { className: 'actions' },
+        cell: (i) =>
+          i.row.original.status === 'revoked' ? (
+            <span className="muted">
+              revoked <RelativeTime iso={i.row.original.revoked_at} />
+            </span>
+          ) : (
+            <button type="button" className="btn btn-small btn-danger-text" onClick={() => setModal({ kind: 'revoke-agent', agent: i.row.original })}>
+              Revoke
+            </button>
+          ),
+      }),
+    ],
+    [],
+  );
+
+  const tokenColumns = useMemo(
+    () => [
+      tokenCol.accessor('token_id', { header: 'Token', cell: (i) => <span className="mono">{i.getValue()}</span> }),
+      tokenCol.accessor((t) => t.label ?? '', { id: 'label', header: 'Label', cell: (i) => i.getValue() || <span className="muted">(none)</span> }),
+      tokenCol.accessor('created_at', { header: 'Created', cell: (i) => <RelativeTime iso={i.getValue()} /> }),
+      tokenCol.accessor('expires_at', { header: 'Expires in', cell: (i) => <Countdown iso={i.getValue()} /> }),
+      tokenCol.display({
+        id: 'actions',
+        header: 'Actions',
+        meta: { className: 'actions' },
+        cell: (i) => (
+          <button type="button" className="btn btn-small btn-danger-text" onClick={() => setModal({ kind: 'revoke-token', token: i.row.original })}>
+            Revoke
+          </button>
+        ),
+      }),
+    ],
+    [],
+  );
+
+  const agents = useMemo(() => {
+    const all = pool.data?.agents;
+    if (!all) return undefined;
+    const f = filter.trim().toLowerCase();
+    return all.filter(
+      (a) =>
+        (!statusFilter || a.status === statusFilter) &&
+        (!f || (a.label ?? '').toLowerCase().includes(f) || a.agent_pubkey.startsWith(f) || (a.version ?? '').toLowerCase().includes(f)),
+    );
+  }, [pool.data?.agents, filter, statusFilter]);
+
+  if (pool.error instanceof ApiError && pool.error.status === 404) {
+    return (
+      <section>
+        <p className="page-status">
+          Pool <span className="mono">{poolId}</span> does not exist (it may have been deleted). <Link to="/provider/pools">Back to pools</Link>
+        </p>
+      </section>
+    );
+  }
+  const p = pool.data;
+  const revokedCount = p ? p.agents.filter((a) => a.status === 'revoked').length : 0;
+
+  return (
+    <section>
+      <div className="page-head">
+        <Link to="/provider/pools" className="muted">
+          Pools
+        </Link>
+        <span className="muted">/</span>
+        <h1>Pool: {p?.name ?? poolId}</h1>
+        <span className="spacer" />
+        {p && (
+          <>
+            <button type="button" className="btn" onClick={() => setModal({ kind: 'edit' })}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-danger-text" onClick={() => setModal({ kind: 'delete' })}>
+              Delete
+            </button>
+          </>
+        )}
+      </div>
+      {pool.isPending && <p className="page-status">Loading pool…</p>}
+      <ErrorBox error={pool.error && !p ? pool.error : null}>
+        <button type="button" className="btn btn-small" onClick={() => void pool.refetch()}>
+          Retry
+        </button>
+      </ErrorBox>
+      {p && (
+        <div className="facts" data-pool-facts>
+          <span>
+            Region: <b>{p.location}</b>
+          </span>
+          <span>
+            Type: <b>{p.provisioner_type}</b>
+          </span>
+          <span>
+            Offerings:{' '}
+            <Link to={`/provider/offerings?pool_id=${encodeURIComponent(p.pool_id)}`}>
+              <b>{p.offerings_count}</b> linked
+            </Link>
+          </span>
+          <span>
+            Online: <b>{`${p.online_count}/${p.agents_count}`}</b>
+          </span>
+          <span>
+            Active contracts: <b>{p.active_contracts}</b>
+          </span>
+          <span className="mono muted">{p.pool_id}</span>
+        </div>
+      )}
+
+      <div className="section-head">
+        <h2>Agents</h2>
+        <span className="muted">
+          {p ? `${p.agents_count} active${revokedCount ? `, ${revokedCount} revoked` : ''}` : ''}
+          {agents && p && agents.length !== p.agents.length ? ` · showing ${agents.length}` : ''}
+        </span>
+        <input
+          className="filter"
+          type="search"
+          name="agent-filter"
+          placeholder="Filter by label, key or version"
+          value={filter}
+          onChange={(e) => setFilter(e.target.value)}
+        />
+        <select name="agent-status" value={statusFilter} onChange={(e) => setStatusFilter(e.target.value)}>
+          <option value="">All statuses</option>
+          <option value="online">Online</option>
+          <option value="offline">Offline</option>
+          <option value="revoked">Revoked</option>
+        </select>
+        <span className="spacer" />
+        {p && (
+          <button type="button" className="btn btn-primary" onClick={() => setModal({ kind: 'add-agent' })}>
+            + Add Agent
+          </button>
+        )}
+      </div>
+      <DataTable
+        name="agents"
+        pageSize={AGENTS_PAGE_SIZE}
+        columns={agentColumns}
+        data={agents}
+        getRowId={(a) => a.agent_pubkey}
+        isLoading={pool.isPending}
+        error={pool.error}
+        sortable
+        rowClassName={(a) => (a.status === 'revoked' ? 'row-revoked' : undefined)}
+        empty={
+          p && p.agents.length > 0 ? (
+            'No agent matches the filter.'
+          ) : (
+            <>
+              No agents yet. Use <b>+ Add Agent</b> to get a one-line setup command for a hypervisor.
+            </>
+          )
+        }
+      />
+
+      <div className="section-head">
+        <h2>Pending setup tokens</h2>
+        <span className="muted">unused and unexpired; each registers one agent</span>
+      </div>
+      <DataTable
+        name="tokens"
+        columns={tokenColumns}
+        data={tokens.data}
+        getRowId={(t) => t.token_id}
+        isLoading={tokens.isPending}
+        error={tokens.error}
+        onRetry={() => void tokens.refetch()}
+        empty="No pending tokens."
+      />
+
+      {modal?.kind === 'add-agent' && p && <AddAgentDialog pool={p} onClose={() => setModal(null)} />}
+      {modal?.kind === 'edit' && p && <PoolFormDialog pool={p} onClose={() => setModal(null)} />}
+      {modal?.kind === 'delete' && p && <DeletePoolDialog pool={p} onClose={() => setModal(null)} onDeleted={() => navigate('/provider/pools')} />}
+      {modal?.kind === 'revoke-agent' && (
+        <ConfirmDialog
+          title={`Revoke agent ${modal.agent.label ?? modal.agent.agent_pubkey.slice(0, 12)}?`}
+          confirmLabel="Revoke agent"
+          danger
+          busy={revokeA.isPending}
+          error={revokeA.error ? errorMessage(revokeA.error) : null}
+          onConfirm={() => revokeA.mutate(modal.agent)}
+          onClose={() => {
+            revokeA.reset();
+            setModal(null);
+          }}
+        >
+          <p>
+            Its next request is refused and it stops (exit code 78); any contract lease it holds is released so another agent can take
+            it. This cannot be undone: to bring the host back, set it up again with a new token.
+          </p>
+          <p className="mono muted">{modal.agent.agent_pubkey}</p>
+        </ConfirmDialog>
+      )}
+      {modal?.kind === 'revoke-token' && (
+        <ConfirmDialog
+          title={`Revoke setup token ${modal.token.token_id}?`}
+          confirmLabel="Revoke token"
+          danger
+          busy={revokeT.isPending}
+          error={revokeT.error ? errorMessage(revokeT.error) : null}
+          onConfirm={() => revokeT.mutate(modal.token)}
+          onClose={() => {
+            revokeT.reset();
+            setModal(null);
+          }}
+        >
+          <p>A setup command using it will be refused.</p>
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,113 @@
+// /dashboard/provider/pools: every pool with agent, online, contract and offering counts.
+import { useMemo, useState } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { createColumnHelper } from '@tanstack/react-table';
+import type { Pool } from '@dc/core';
+import { usePools } from '../queries.js';
+import { DataTable } from '../components/DataTable.js';
+import { AddAgentDialog } from './AddAgentDialog.js';
+import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
+
+type Modal = { kind: 'create' } | { kind: 'edit'; pool: Pool } | { kind: 'delete'; pool: Pool } | { kind: 'add-agent'; pool: Pool } | null;
+
+const col = createColumnHelper<Pool>();
+
+export function PoolsPage() {
+  const pools = usePools();
+  const navigate = useNavigate();
+  const [modal, setModal] = useState<Modal>(null);
+
+  const columns = useMemo(
+    () => [
+      col.accessor('name', {
+        header: 'Pool',
+        cell: (i) => (
+          <Link to={`/provider/pools/${encodeURIComponent(i.row.original.pool_id)}`} className="strong">
+            {i.getValue()}
+          </Link>
+        ),
+      }),
+      col.accessor('location', { header: 'Region' }),
+      col.accessor('provisioner_type', { header: 'Type' }),
+      col.accessor('agents_count', { header: 'Agents', meta: { className: 'num' } }),
+      col.accessor((p) => (p.agents_count === 0 ? -1 : p.online_count / p.agents_count), {
+        id: 'online',
+        header: 'Online',
+        meta: { className: 'num' },
+        cell: (i) => {
+          const p = i.row.original;
+          const cls = p.agents_count === 0 ? 'muted' : p.online_count === p.agents_count ? 'ok' : p.online_count === 0 ? 'bad' : 'warn';
+          return <span className={cls}>{`${p.online_count}/${p.agents_count}`}</span>;
+        },
+      }),
+      col.accessor('active_contracts', { header: 'Active', meta: { className: 'num' } }),
+      col.accessor('offerings_count', {
+        header: 'Offerings',
+        meta: { className: 'num' },
+        cell: (i) => <Link to={`/provider/offerings?pool_id=${encodeURIComponent(i.row.original.pool_id)}`}>{i.getValue()}</Link>,
+      }),
+      col.display({
+        id: 'actions',
+        header: 'Actions',
+        meta: { className: 'actions' },
+        cell: (i) => (
+          <>
+            <button type="button" className="btn btn-small" title="Add agent" onClick={() => setModal({ kind: 'add-agent', pool: i.row.original })}>
+              + Agent
+            </button>
+            <button type="button" className="btn btn-small" onClick={() => setModal({ kind: 'edit', pool: i.row.original })}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-small btn-danger-text" onClick={() => setModal({ kind: 'delete', pool: i.row.original })}>
+              Delete
+            </button>
+          </>
+        ),
+      }),
+    ],
+    [],
+  );
+
+  const totals = (pools.data ?? []).reduce((a, p) => ({ agents: a.agents + p.agents_count, online: a.online + p.online_count }), { agents: 0, online: 0 });
+
+  return (
+    <section>
+      <div className="page-head">
+        <h1>Agent pools</h1>
+        <span className="muted">
+          {pools.data ? `${pools.data.length} pools · ${totals.online}/${totals.agents} agents online` : ''}
+          {pools.isFetching ? ' · refreshing' : ''}
+        </span>
+        <span className="spacer" />
+        <button type="button" className="btn btn-primary" onClick={() => setModal({ kind: 'create' })}>
+          + Create pool
+        </button>
+      </div>
+      <DataTable
+        name="pools"
+        columns={columns}
+        data={pools.data}
+        getRowId={(p) => p.pool_id}
+        isLoading={pools.isPending}
+        error={pools.error}
+        onRetry={() => void pools.refetch()}
+        sortable
+        empty={
+          <>
+            No pools yet. A pool groups the agents of one region and provisioner type;{' '}
+            <button type="button" className="btn-link" onClick={() => setModal({ kind: 'create' })}>
+              create the first one
+            </button>
+            .
+          </>
+        }
+        onRowClick={(p) => navigate(`/provider/pools/${encodeURIComponent(p.pool_id)}`)}
+      />
+      {pools.error && pools.data ? <p className="stale-note">Showing data from before the last error: refresh failed.</p> : null}
+      {modal?.kind === 'create' && <PoolFormDialog onClose={() => setModal(null)} />}
+      {modal?.kind === 'edit' && <PoolFormDialog pool={modal.pool} onClose={() => setModal(null)} />}
+      {modal?.kind === 'delete' && <DeletePoolDialog pool={modal.pool} onClose={() => setModal(null)} />}
+      {modal?.kind === 'add-agent' && <AddAgentDialog pool={modal.pool} onClose={() => setModal(null)} />}
+    </section>
+  );
+}

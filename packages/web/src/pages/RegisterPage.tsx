@@ -1,0 +1,43 @@
+// First visit of a key: the provider registers a display name (PUT /api/v1/providers/{pk}).
+import { useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { registerProvider } from '../api/providers.js';
+import { useClient, useSession } from '../session.js';
+import { ErrorBox } from '../components/bits.js';
+
+export function RegisterPage() {
+  const client = useClient();
+  const { signOut } = useSession();
+  const qc = useQueryClient();
+  const [name, setName] = useState('');
+  const register = useMutation({
+    mutationFn: (n: string) => registerProvider(client, n),
+    onSuccess: (p) => qc.setQueryData(['provider'], p),
+  });
+  return (
+    <div className="signin">
+      <h1>Register as a provider</h1>
+      <p>
+        Key <code>{client.publicKey}</code> is not registered yet. Choose the name customers will see.
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          register.mutate(name.trim());
+        }}
+      >
+        <label className="field">
+          <span>Provider name</span>
+          <input name="provider-name" value={name} maxLength={128} required onChange={(e) => setName(e.target.value)} autoFocus />
+        </label>
+        <button type="submit" className="btn btn-primary" disabled={register.isPending || name.trim() === ''}>
+          Register
+        </button>{' '}
+        <button type="button" className="btn" onClick={() => signOut()}>
+          Use another key
+        </button>
+      </form>
+      <ErrorBox error={register.error} />
+    </div>
+  );
+}
