@@ -158,7 +158,7 @@ const offeringFields = {
   name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f]+$' }),
   product_type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f]+$' }),
   datacenter_country: Type.String({ pattern: '^[A-Za-z]{2}$' }),
-  monthly_price: Type.Number({ minimum: 0, maximum: 9_999_999_999 }),
+  monthly_price: Type.Number({ minimum: 0, maximum: 9_999_999_999.99 }),
   currency: Type.String({ pattern: '^[A-Za-z]{3}$' }),
   provisioner_type: Type.Optional(Type.String({ enum: ['proxmox', 'script', 'manual'] })),
   provisioner_config: Type.Optional(Nullable(Type.Object({}, { additionalProperties: true }))),

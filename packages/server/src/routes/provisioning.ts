@@ -18,7 +18,7 @@ const Item = Type.Composite([
   }),
 ]);
 const Wait = Type.Optional(Type.Integer({ minimum: 0, maximum: 50, description: 'seconds to hold an empty answer' }));
-const LockToken = Type.Integer({ minimum: 0 });
+const LockToken = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Details = Type.Object({}, { additionalProperties: true, description: 'instance details shown to the customer' });
 const MAX_DETAILS_BYTES = 65_536;
 
