@@ -15,6 +15,8 @@ for (const pkg of readdirSync('packages')) {
   }
   for (const f of readdirSync(dir, { recursive: true })) {
     const p = join(dir, String(f));
+    // `*.pg.test.js` files need a PostgreSQL server (multi-process tests): only with TEST_DATABASE_URL.
+    if (p.endsWith('.pg.test.js') && !process.env.TEST_DATABASE_URL) continue;
     if (p.endsWith('.test.js') && p.includes(filter)) files.push(p);
   }
 }

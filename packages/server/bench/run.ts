@@ -1,0 +1,707 @@
+// dc-api benchmarks: `npm run bench` (full, writes BENCHMARKS.md) or `npm run bench:quick`
+// (BENCH_QUICK=1: tiny scale, seconds, for CI; prints only).
+//
+// With DATABASE_URL the run creates a fresh database on that PostgreSQL server (dropped at the
+// end) and starts 3 API replicas as child processes; without it, one in-process server on
+// embedded PGlite. Every request goes over HTTP, signed (DESIGN.md "Request signing").
+//
+//  1. claim-and-confirm throughput: N paid, accepted contracts; 50 agents (async clients in this
+//     process, keep-alive) loop claim(max=10) → provisioned for each item.
+//  2. pending-provision latency at 10k offerings / 100k contracts / 1k agents in 50 pools
+//     (bulk-loaded with SQL): over HTTP from many agents, and the same query directly in SQL
+//     (store/leases.ts pendingProvision) to separate HTTP and auth overhead; plus its EXPLAIN.
+//
+// Environment: DATABASE_URL, BENCH_QUICK=1, BENCH_SCALE (multiplies every size, default 1),
+// BENCH_CPU_PROF=<dir> (replicas run with --cpu-prof into that directory), BENCH_KEEP_DB=1 (keep
+// the database for inspection instead of dropping it).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { COUNTRY_REGIONS, REGION_IDS, generateIdentity, type Identity } from '@dc/core';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { PgliteDb, PostgresDb, type Db } from '../src/db/db.js';
+import { startServer, type RunningServer } from '../src/server.js';
+import { pendingProvision, pendingProvisionSql, type LeasePolicy } from '../src/store/leases.js';
+import { ApiClient, sleep, type ApiResponse } from '../test/fixtures/agent-worker.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+if (!(SCALE > 0)) throw new Error('BENCH_SCALE must be a positive number');
+const sz = (full: number, quick: number) => (QUICK ? quick : Math.max(1, Math.round(full * SCALE)));
+
+const CFG = {
+  throughput: { contracts: sz(5000, 300), agents: QUICK ? 10 : 50, pools: 5, max: 10 },
+  latency: { offerings: sz(10_000, 200), contracts: sz(100_000, 2000), agents: sz(1000, 50), pools: QUICK ? 10 : 50, pendingPct: 3, samples: QUICK ? 200 : 3000, concurrency: 8 },
+};
+const TARGET_CPS = 1000;
+const TARGET_P99_MS = 5;
+const TTL_SECONDS = 300;
+const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const operator = generateIdentity();
+/** BENCHMARKS.md: text from this line on is written by hand and kept when the figures are regenerated. */
+const KEEP_MARKER = '<!-- analysis: kept by bench/run.ts across runs -->';
+
+function must<T extends ApiResponse>(r: T, what: string): T {
+  if (r.status >= 300) throw new Error(`${what}: expected success, got ${r.status}: ${r.text}`);
+  return r;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
+  return { n: s.length, p50: pct(s, 0.5), p90: pct(s, 0.9), p99: pct(s, 0.99), max: s[s.length - 1] ?? NaN, mean };
+}
+const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** Runs `n` jobs with at most `c` at a time. */
+async function pool<T>(items: T[], c: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(c, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+// ---- environment: database and API servers -------------------------------------------------------
+
+interface Env {
+  kind: 'postgres' | 'pglite';
+  db: Db;
+  urls: string[];
+  pgVersion: string;
+  /** Processes whose CPU time counts as "API" (the replicas; this process on PGlite). */
+  apiPids: number[];
+  close(): Promise<void>;
+}
+
+// CPU accounting from /proc, so figures can be read independently of other load on the machine.
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+} catch {
+  // assume 100 Hz
+}
+function procCpuMs(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+  } catch {
+    return null;
+  }
+}
+async function backendPids(db: Db): Promise<number[]> {
+  if (db.kind !== 'postgres') return [];
+  return (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)).rows.map((r) => r.pid);
+}
+interface CpuSnapshot {
+  api: Map<number, number>;
+  db: Map<number, number>;
+  self: NodeJS.CpuUsage;
+}
+async function cpuSnapshot(env: Env): Promise<CpuSnapshot> {
+  const snap = (pids: number[]) => new Map(pids.flatMap((p) => { const v = procCpuMs(p); return v === null ? [] : [[p, v] as [number, number]]; }));
+  return { api: snap(env.apiPids), db: snap(await backendPids(env.db)), self: process.cpuUsage() };
+}
+/** CPU milliseconds spent between two snapshots by the API processes, the database backends and this process. */
+async function cpuSince(env: Env, before: CpuSnapshot): Promise<{ apiMs: number; dbMs: number; selfMs: number }> {
+  const after = await cpuSnapshot(env);
+  const delta = (a: Map<number, number>, b: Map<number, number>) => [...a].reduce((sum, [pid, v]) => sum + v - (b.get(pid) ?? 0), 0);
+  const self = process.cpuUsage(before.self);
+  return { apiMs: env.kind === 'pglite' ? 0 : delta(after.api, before.api), dbMs: delta(after.db, before.db), selfMs: (self.user + self.system) / 1000 };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+async function startPostgres(adminUrl: string): Promise<Env> {
+  const name = `dcbench_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const dbUrl = u.toString();
+  const db = new PostgresDb(dbUrl, { max: 4, applicationName: 'dc-bench' });
+  const children: ChildProcess[] = [];
+  const urls: string[] = [];
+  const errors: string[] = [];
+  const prof = process.env.BENCH_CPU_PROF;
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const args = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, MAIN_JS] : [MAIN_JS];
+    const child = spawn(process.execPath, args, {
+      env: {
+        // none of the caller's DC_* settings: the agents sign for 127.0.0.1:PORT
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DC_'))),
+        DATABASE_URL: dbUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
+        DC_OPERATOR_PUBKEYS: operator.publicKey,
+        DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('exit', (code, sig) => {
+      if (code !== 0 && sig !== 'SIGTERM') errors.push(`replica ${i} exited ${code ?? sig}`);
+    });
+    children.push(child);
+    urls.push(`http://127.0.0.1:${port}`);
+  }
+  await Promise.all(urls.map((url) => waitReady(url, errors)));
+  const pgVersion = (await db.query<{ v: string }>(`SELECT version() AS v`)).rows[0]!.v;
+  return {
+    kind: 'postgres',
+    db,
+    urls,
+    pgVersion,
+    apiPids: children.map((c) => c.pid!),
+    async close() {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGTERM');
+              setTimeout(() => c.kill('SIGKILL'), 15_000).unref();
+            }),
+        ),
+      );
+      await db.close();
+      if (process.env.BENCH_KEEP_DB === '1') {
+        console.log(`# BENCH_KEEP_DB: kept database ${name}`);
+        return;
+      }
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+async function startPglite(): Promise<Env> {
+  const db = await PgliteDb.open(null);
+  const port = await freePort();
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
+    DC_OPERATOR_PUBKEYS: operator.publicKey,
+    DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
+  });
+  const server: RunningServer = await startServer(config, { db, listen: true });
+  const pgVersion = (await db.query<{ v: string }>(`SELECT version() AS v`)).rows[0]!.v;
+  return {
+    kind: 'pglite',
+    db,
+    urls: [`http://127.0.0.1:${port}`],
+    pgVersion: `PGlite (embedded): ${pgVersion}`,
+    apiPids: [],
+    async close() {
+      await server.close();
+      await db.close();
+    },
+  };
+}
+
+async function waitReady(url: string, errors: string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (errors.length > 0) throw new Error(errors.join('; '));
+    try {
+      const r = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (r.status === 200) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+// ---- 1. claim-and-confirm throughput --------------------------------------------------------------
+
+interface ThroughputResult {
+  contracts: number;
+  agents: number;
+  replicas: number;
+  seconds: number;
+  cps: number;
+  requests: number;
+  claims: number;
+  emptyClaims: number;
+  claim: ReturnType<typeof stats>;
+  provisioned: ReturnType<typeof stats>;
+  errors: Record<string, number>;
+  setupSeconds: number;
+  cpu: { apiMs: number; dbMs: number; selfMs: number };
+}
+
+async function benchThroughput(env: Env): Promise<ThroughputResult> {
+  const cfg = CFG.throughput;
+  const t0 = Date.now();
+  const provider = generateIdentity();
+  const pk = provider.publicKey;
+  const prov = (i = 0) => new ApiClient(env.urls[i % env.urls.length]!, provider);
+  must(await prov().request('PUT', `/api/v1/providers/${pk}`, { name: 'Bench Provider' }), 'provider');
+  const poolDefs = [
+    { name: 'eu-proxmox', location: 'europe', provisioner_type: 'proxmox', offerings: [['eu-de', 'DE'], ['eu-fr', 'FR']] },
+    { name: 'na-proxmox', location: 'na', provisioner_type: 'proxmox', offerings: [['na-us', 'US'], ['na-ca', 'CA']] },
+    { name: 'apac-script', location: 'apac', provisioner_type: 'script', offerings: [['apac-jp', 'JP'], ['apac-sg', 'SG']] },
+    { name: 'latam-proxmox', location: 'latam', provisioner_type: 'proxmox', offerings: [['latam-br', 'BR'], ['latam-ar', 'AR']] },
+    { name: 'eu-proxmox-2', location: 'europe', provisioner_type: 'proxmox', offerings: [['eu-nl-ded', 'NL'], ['eu-pl-ded', 'PL']], explicit: true },
+  ].slice(0, cfg.pools);
+  const poolIds: string[] = [];
+  const offeringsByPool: string[][] = [];
+  for (const p of poolDefs) {
+    const r = must(await prov().request('POST', `/api/v1/providers/${pk}/pools`, { name: p.name, location: p.location, provisioner_type: p.provisioner_type }), 'pool');
+    poolIds.push(r.body.pool_id);
+    const ids: string[] = [];
+    for (const [id, country] of p.offerings) {
+      must(
+        await prov().request('POST', `/api/v1/providers/${pk}/offerings`, {
+          offering_id: id, name: id, product_type: 'compute', datacenter_country: country, monthly_price: 12, currency: 'EUR',
+          provisioner_type: p.provisioner_type, ...('explicit' in p && p.explicit ? { agent_pool_id: r.body.pool_id } : {}),
+        }),
+        'offering',
+      );
+      ids.push(id!);
+    }
+    offeringsByPool.push(ids);
+  }
+  // Agents through the real setup endpoint, spread evenly over the pools.
+  const agents: { id: Identity; pool: number; url: string }[] = [];
+  await pool(Array.from({ length: cfg.agents }, (_, i) => i), 8, async (i) => {
+    const poolIdx = i % poolDefs.length;
+    const tok = must(await prov(i).request('POST', `/api/v1/providers/${pk}/pools/${poolIds[poolIdx]}/setup-tokens`, { label: `bench-${i}` }), 'token');
+    const id = generateIdentity();
+    const url = env.urls[i % env.urls.length]!;
+    must(await new ApiClient(url, id, 'X-Agent-Pubkey').request('POST', '/api/v1/agents/setup', { token: tok.body.token, agent_pubkey: id.publicKey }), 'setup');
+    agents[i] = { id, pool: poolIdx, url };
+  });
+  // Contracts: paid and accepted, as the API leaves them, in one statement; pools get equal shares.
+  const offeringOf: string[] = [];
+  for (let i = 0; i < cfg.contracts; i++) {
+    const ids = offeringsByPool[i % poolDefs.length]!;
+    offeringOf.push(ids[Math.floor(i / poolDefs.length) % ids.length]!);
+  }
+  await env.db.query(
+    `INSERT INTO contract_sign_requests (contract_id, provider_pubkey, offering_id, customer_pubkey, status, payment_status)
+     SELECT gen_random_uuid()::text, $1, u.offering_id, md5(random()::text) || md5(random()::text), 'accepted', 'succeeded'
+     FROM unnest($2::text[]) WITH ORDINALITY AS u(offering_id, i) ORDER BY u.i`,
+    [pk, offeringOf],
+  );
+  await env.db.query(`ANALYZE contract_sign_requests`);
+  const remaining = poolDefs.map((_, k) => offeringOf.filter((_, i) => i % poolDefs.length === k).length);
+  const setupSeconds = (Date.now() - t0) / 1000;
+
+  const claimMs: number[] = [];
+  const provMs: number[] = [];
+  const errors: Record<string, number> = {};
+  let claims = 0;
+  let emptyClaims = 0;
+  let requests = 0;
+  const base = `/api/v1/providers/${pk}/contracts`;
+  const cpu0 = await cpuSnapshot(env);
+  const start = performance.now();
+  await Promise.all(
+    agents.map(async (a) => {
+      const client = new ApiClient(a.url, a.id, 'X-Agent-Pubkey');
+      for (;;) {
+        if (performance.now() - start > 600_000) throw new Error(`throughput run did not finish in 10 minutes: ${JSON.stringify({ remaining, errors })}`);
+        const t = performance.now();
+        let r: ApiResponse<{ items: { contract_id: string; lock_token: number }[] }>;
+        try {
+          r = await client.request('POST', `${base}/claim`, { max: cfg.max });
+        } catch (err) {
+          errors[`claim ${(err as Error).message}`] = (errors[`claim ${(err as Error).message}`] ?? 0) + 1;
+          await sleep(20);
+          continue;
+        }
+        requests++;
+        claims++;
+        claimMs.push(performance.now() - t);
+        if (r.status !== 200) {
+          errors[`claim ${r.status}`] = (errors[`claim ${r.status}`] ?? 0) + 1;
+          await sleep(20);
+          continue;
+        }
+        if (r.body.items.length === 0) {
+          emptyClaims++;
+          if (remaining[a.pool]! <= 0) return;
+          await sleep(10); // the rest of this pool is leased to other agents
+          continue;
+        }
+        await Promise.all(
+          r.body.items.map(async (item) => {
+            for (let attempt = 0; attempt < 5; attempt++) {
+              const t1 = performance.now();
+              try {
+                const p = await client.request('POST', `${base}/${item.contract_id}/provisioned`, { lock_token: item.lock_token, instance_details: { hostname: `vm-${item.contract_id.slice(0, 8)}` } });
+                requests++;
+                provMs.push(performance.now() - t1);
+                if (p.status === 200) {
+                  remaining[a.pool]!--;
+                  return;
+                }
+                errors[`provisioned ${p.status} ${p.body?.error?.code ?? ''}`] = (errors[`provisioned ${p.status} ${p.body?.error?.code ?? ''}`] ?? 0) + 1;
+                if (p.status < 500) return;
+              } catch (err) {
+                errors[`provisioned ${(err as Error).message}`] = (errors[`provisioned ${(err as Error).message}`] ?? 0) + 1;
+              }
+              await sleep(20);
+            }
+          }),
+        );
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = await cpuSince(env, cpu0);
+  const left = (await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 AND status <> 'provisioned'`, [pk])).rows[0]!.n;
+  if (left !== 0) throw new Error(`throughput run ended with ${left} contracts not provisioned`);
+  return {
+    contracts: cfg.contracts,
+    agents: cfg.agents,
+    replicas: env.urls.length,
+    seconds,
+    cps: cfg.contracts / seconds,
+    requests,
+    claims,
+    emptyClaims,
+    claim: stats(claimMs),
+    provisioned: stats(provMs),
+    errors,
+    setupSeconds,
+    cpu,
+  };
+}
+
+// ---- 2. pending-provision latency at scale -------------------------------------------------------
+
+interface LatencyResult {
+  offerings: number;
+  contracts: number;
+  pending: number;
+  agents: number;
+  pools: number;
+  loadSeconds: number;
+  httpSequential: ReturnType<typeof stats>;
+  httpConcurrent: ReturnType<typeof stats> & { concurrency: number; rps: number };
+  sql: ReturnType<typeof stats>;
+  itemsPerAnswer: number;
+  explain: string;
+  seqScanOnContracts: boolean;
+  /** CPU per sequential HTTP request: API process(es), database backends, client (this process). */
+  cpuPerRequest: { apiMs: number; dbMs: number; selfMs: number };
+}
+
+async function benchLatency(env: Env): Promise<LatencyResult> {
+  const cfg = CFG.latency;
+  const db = env.db;
+  const t0 = Date.now();
+  const provider = generateIdentity();
+  const pk = provider.publicKey;
+  const types = ['proxmox', 'script', 'manual'];
+  await db.query(`INSERT INTO provider_registrations (pubkey, name) VALUES ($1, 'Bench Provider at scale')`, [pk]);
+  // Pools: the first 21 cover every (location, type) and receive location-routed offerings; the
+  // others are younger duplicates and receive only offerings that name them.
+  const pools = Array.from({ length: cfg.pools }, (_, i) => ({
+    id: `bp-${i}-${randomBytes(3).toString('hex')}`,
+    location: REGION_IDS[i % REGION_IDS.length]!,
+    type: types[Math.floor(i / REGION_IDS.length) % types.length]!,
+  }));
+  await db.query(
+    `INSERT INTO agent_pools (pool_id, provider_pubkey, name, location, provisioner_type, created_at)
+     SELECT u.id, $1, 'bench-pool-' || u.i, u.loc, u.typ, now() - interval '1 day' + u.i * interval '1 second'
+     FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, loc, typ, i)`,
+    [pk, pools.map((p) => p.id), pools.map((p) => p.location), pools.map((p) => p.type)],
+  );
+  const defaults = Math.min(pools.length, REGION_IDS.length * types.length);
+  const countriesOf = new Map<string, string[]>();
+  for (const [c, r] of Object.entries(COUNTRY_REGIONS)) countriesOf.set(r, [...(countriesOf.get(r) ?? []), c]);
+  // Offerings: 70% routed by location to a default pool, 30% naming one of the younger pools.
+  const off = { id: [] as string[], country: [] as string[], region: [] as string[], type: [] as string[], pool: [] as (string | null)[] };
+  for (let j = 0; j < cfg.offerings; j++) {
+    const explicit = pools.length > defaults && j % 10 < 3;
+    const p = explicit ? pools[defaults + (j % (pools.length - defaults))]! : pools[j % defaults]!;
+    const countries = countriesOf.get(p.location)!;
+    const country = countries[j % countries.length]!;
+    off.id.push(`bo-${j}`);
+    off.country.push(country);
+    off.region.push(COUNTRY_REGIONS[country]!);
+    off.type.push(p.type);
+    off.pool.push(explicit ? p.id : null);
+  }
+  await db.query(
+    `INSERT INTO provider_offerings (provider_pubkey, offering_id, name, product_type, datacenter_country, datacenter_region,
+       monthly_price, currency, provisioner_type, provisioner_config, agent_pool_id)
+     SELECT $1, u.id, 'Offering ' || u.id, 'compute', u.country, u.region, 10 + (u.i % 90), 'EUR', u.typ,
+       jsonb_build_object('template', 9000 + u.i % 5), u.pool
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, country, region, typ, pool, i)`,
+    [pk, off.id, off.country, off.region, off.type, off.pool],
+  );
+  // Agents: delegations inserted directly, spread evenly over the pools.
+  const agents = Array.from({ length: cfg.agents }, (_, k) => ({ id: generateIdentity(), pool: pools[k % pools.length]!.id }));
+  await db.query(
+    `INSERT INTO provider_agent_delegations (agent_pubkey, provider_pubkey, pool_id, permissions, label, issued_at, signature)
+     SELECT u.agent, $1, u.pool, ARRAY['fetch_contracts', 'heartbeat', 'provision'], 'bench-agent-' || u.i, now(), repeat('0', 128)
+     FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(agent, pool, i)`,
+    [pk, agents.map((a) => a.id.publicKey), agents.map((a) => a.pool)],
+  );
+  // Contracts: most provisioned; pendingPct% paid and accepted (a tenth of those leased to
+  // someone else), 1% still requested. Oldest first spans a month.
+  const agentKeys = agents.map((a) => a.id.publicKey);
+  await db.query(
+    `INSERT INTO contract_sign_requests (contract_id, provider_pubkey, offering_id, customer_pubkey, status, payment_status, created_at,
+       provisioning_lock_agent, provisioning_lock_at, provisioning_lock_expires_at, provisioning_lock_token, lease_agent, lease_outcome,
+       attempts, provisioned_by, provisioned_at, instance_details, instance_config)
+     SELECT 'bc-' || g || '-' || $5, $1, 'bo-' || ((g * 7919) % $3), md5(g::text) || md5((g + 1)::text),
+       s.status, CASE WHEN s.status = 'requested' THEN 'pending' ELSE 'succeeded' END,
+       now() - interval '30 days' + g * interval '20 seconds',
+       CASE WHEN s.leased THEN ($4::text[])[1 + g % cardinality($4::text[])] END,
+       CASE WHEN s.leased THEN now() END, CASE WHEN s.leased THEN now() + interval '1 hour' END,
+       CASE WHEN s.status = 'provisioned' OR s.leased THEN 1 ELSE 0 END,
+       CASE WHEN s.status = 'provisioned' OR s.leased THEN ($4::text[])[1 + g % cardinality($4::text[])] END,
+       CASE WHEN s.status = 'provisioned' THEN 'provisioned' END, CASE WHEN s.status = 'provisioned' OR s.leased THEN 1 ELSE 0 END,
+       CASE WHEN s.status = 'provisioned' THEN ($4::text[])[1 + g % cardinality($4::text[])] END,
+       CASE WHEN s.status = 'provisioned' THEN now() - interval '1 day' END,
+       CASE WHEN s.status = 'provisioned' THEN jsonb_build_object('hostname', 'vm-' || g, 'ipv4', '10.1.' || (g % 250) || '.' || (g % 199)) END,
+       jsonb_build_object('hostname', 'host-' || g, 'os_image', 'debian-12', 'cpu_cores', 2)
+     FROM generate_series(1, $2::int) g,
+       LATERAL (SELECT CASE WHEN g % 100 < $6 THEN 'accepted' WHEN g % 100 = 99 THEN 'requested' ELSE 'provisioned' END AS status,
+                       (g % 100 < $6 AND g % 10 = 0) AS leased) s`,
+    [pk, cfg.contracts, cfg.offerings, agentKeys, randomBytes(3).toString('hex'), cfg.pendingPct],
+  );
+  await db.query(`VACUUM ANALYZE contract_sign_requests`).catch(() => db.query(`ANALYZE contract_sign_requests`));
+  await db.query(`ANALYZE provider_offerings`);
+  await db.query(`ANALYZE agent_pools`);
+  await db.query(`ANALYZE provider_agent_delegations`);
+  const pending = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 AND status = 'accepted'`, [pk])).rows[0]!.n;
+  const loadSeconds = (Date.now() - t0) / 1000;
+
+  const path = `/api/v1/providers/${pk}/contracts/pending-provision?limit=50`;
+  const clients = agents.map((a, k) => new ApiClient(env.urls[k % env.urls.length]!, a.id, 'X-Agent-Pubkey'));
+  const pick = () => clients[Math.floor(Math.random() * clients.length)]!;
+  let items = 0;
+  let answers = 0;
+  const get = async () => {
+    const c = pick();
+    const t = performance.now();
+    const r = await c.request<{ items: unknown[] }>('GET', path);
+    const dt = performance.now() - t;
+    if (r.status !== 200) throw new Error(`pending-provision: ${r.status} ${r.text}`);
+    items += r.body.items.length;
+    answers++;
+    return dt;
+  };
+  // Warm-up: connections, JIT, caches.
+  for (let i = 0; i < Math.min(200, cfg.samples); i++) await get();
+  const seq: number[] = [];
+  const cpu0 = await cpuSnapshot(env);
+  for (let i = 0; i < cfg.samples; i++) seq.push(await get());
+  const cpuSeq = await cpuSince(env, cpu0);
+  const conc: number[] = [];
+  const tc = performance.now();
+  await pool(Array.from({ length: cfg.samples }, (_, i) => i), CFG.latency.concurrency, async () => {
+    conc.push(await get());
+  });
+  const concSeconds = (performance.now() - tc) / 1000;
+
+  const policy: LeasePolicy = { ttlSeconds: TTL_SECONDS, backoffSeconds: 30, maxAttempts: 5 };
+  const sql: number[] = [];
+  for (let i = 0; i < Math.min(200, cfg.samples); i++) {
+    const a = agents[i % agents.length]!;
+    await pendingProvision(db, { agent: a.id.publicKey, provider: pk, poolId: a.pool }, 50, policy);
+  }
+  for (let i = 0; i < cfg.samples; i++) {
+    const a = agents[Math.floor(Math.random() * agents.length)]!;
+    const t = performance.now();
+    await pendingProvision(db, { agent: a.id.publicKey, provider: pk, poolId: a.pool }, 50, policy);
+    sql.push(performance.now() - t);
+  }
+  // EXPLAIN for an agent of a default (location-routed) pool: the largest share of work.
+  const a0 = agents[0]!;
+  const plan = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${pendingProvisionSql(true, 50, TTL_SECONDS)}`, [pk, a0.id.publicKey, a0.pool]);
+  const explain = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+  return {
+    offerings: cfg.offerings,
+    contracts: cfg.contracts,
+    pending,
+    agents: cfg.agents,
+    pools: cfg.pools,
+    loadSeconds,
+    httpSequential: stats(seq),
+    httpConcurrent: { ...stats(conc), concurrency: CFG.latency.concurrency, rps: cfg.samples / concSeconds },
+    sql: stats(sql),
+    itemsPerAnswer: items / answers,
+    explain,
+    seqScanOnContracts: /Seq Scan on contract_sign_requests/.test(explain),
+    cpuPerRequest: { apiMs: cpuSeq.apiMs / cfg.samples, dbMs: cpuSeq.dbMs / cfg.samples, selfMs: cpuSeq.selfMs / cfg.samples },
+  };
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+function machine(): { cpus: string; model: string; node: string; load: string } {
+  let cpus = '?';
+  try {
+    cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    // no nproc
+  }
+  let model = '?';
+  try {
+    model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
+  } catch {
+    // not Linux
+  }
+  return { cpus, model, node: process.version, load: loadavg().map((x) => x.toFixed(2)).join(' ') };
+}
+
+async function main(): Promise<void> {
+  const dbUrl = process.env.DATABASE_URL?.trim() || null;
+  const started = new Date();
+  const m0 = machine();
+  console.log(`# dc-api bench (${QUICK ? 'quick' : 'full'}, scale ${SCALE}) on ${dbUrl ? `PostgreSQL ${redact(dbUrl)}` : 'embedded PGlite'}; load average ${m0.load}`);
+  const env = dbUrl ? await startPostgres(dbUrl) : await startPglite();
+  let tp: ThroughputResult;
+  let lat: LatencyResult;
+  try {
+    console.log(`# 1/2 claim-and-confirm: ${CFG.throughput.contracts} contracts, ${CFG.throughput.agents} agents, ${env.urls.length} replica(s)`);
+    tp = await benchThroughput(env);
+    console.log(`#   ${tp.cps.toFixed(0)} contracts/s (${tp.seconds.toFixed(2)} s)`);
+    console.log(`# 2/2 pending-provision at ${CFG.latency.offerings} offerings / ${CFG.latency.contracts} contracts / ${CFG.latency.agents} agents`);
+    lat = await benchLatency(env);
+    console.log(`#   HTTP p50 ${ms(lat.httpSequential.p50)} ms p99 ${ms(lat.httpSequential.p99)} ms; SQL p50 ${ms(lat.sql.p50)} ms p99 ${ms(lat.sql.p99)} ms`);
+  } finally {
+    await env.close();
+  }
+  const m1 = machine();
+  const command = `${dbUrl ? `DATABASE_URL=${redact(dbUrl)} ` : ''}${QUICK ? 'npm run bench:quick' : 'npm run bench'}${process.env.BENCH_SCALE ? ` (BENCH_SCALE=${SCALE})` : ''}`;
+  const ok = (b: boolean) => (b ? 'met' : '**missed**');
+  const rows: [string, string, string, string][] = [
+    [`claim-and-confirm throughput (${tp.contracts} contracts, ${tp.agents} agents, ${tp.replicas} replica${tp.replicas > 1 ? 's' : ''}, claim max=${CFG.throughput.max})`, `${tp.cps.toFixed(0)} contracts/s`, `≥ ${TARGET_CPS}/s`, ok(tp.cps >= TARGET_CPS)],
+    ['  claim latency p50 / p99 (under that load)', `${ms(tp.claim.p50)} / ${ms(tp.claim.p99)} ms`, '', ''],
+    ['  provisioned latency p50 / p99 (under that load)', `${ms(tp.provisioned.p50)} / ${ms(tp.provisioned.p99)} ms`, '', ''],
+    ...(env.kind === 'pglite'
+      ? ([
+          ['  CPU per contract: API + PGlite + agents (all in this one process)', `${ms(tp.cpu.selfMs / tp.contracts)} ms`, '', ''],
+          ['  CPU ceiling of that single process (one core)', `${((1000 * tp.contracts) / tp.cpu.selfMs).toFixed(0)} contracts/s`, '', ''],
+        ] as [string, string, string, string][])
+      : ([
+          ['  CPU per contract: API replicas / PostgreSQL backends / agents (bench process)', `${ms(tp.cpu.apiMs / tp.contracts)} / ${ms(tp.cpu.dbMs / tp.contracts)} / ${ms(tp.cpu.selfMs / tp.contracts)} ms`, '', ''],
+          [`  server-side CPU ceiling on ${m0.cpus} dedicated cores (API + PostgreSQL, agents elsewhere)`, `${((Number(m0.cpus) * 1000 * tp.contracts) / (tp.cpu.apiMs + tp.cpu.dbMs)).toFixed(0)} contracts/s`, '', ''],
+          [`  end-to-end CPU ceiling on ${m0.cpus} dedicated cores (agents on the same cores)`, `${((Number(m0.cpus) * 1000 * tp.contracts) / (tp.cpu.apiMs + tp.cpu.dbMs + tp.cpu.selfMs)).toFixed(0)} contracts/s`, '', ''],
+        ] as [string, string, string, string][])),
+    [`pending-provision over HTTP, sequential, random agent (${lat.httpSequential.n} requests)`, `p50 ${ms(lat.httpSequential.p50)} ms, p99 ${ms(lat.httpSequential.p99)} ms`, `p99 < ${TARGET_P99_MS} ms`, ok(lat.httpSequential.p99 < TARGET_P99_MS)],
+    [`  CPU per request: ${env.kind === 'pglite' ? 'API + PGlite + client (one process)' : 'API replica / PostgreSQL backend / client'}`, env.kind === 'pglite' ? `${ms(lat.cpuPerRequest.selfMs)} ms` : `${ms(lat.cpuPerRequest.apiMs)} / ${ms(lat.cpuPerRequest.dbMs)} / ${ms(lat.cpuPerRequest.selfMs)} ms`, '', ''],
+    [`pending-provision over HTTP, ${lat.httpConcurrent.concurrency} concurrent clients`, `p50 ${ms(lat.httpConcurrent.p50)} ms, p99 ${ms(lat.httpConcurrent.p99)} ms, ${lat.httpConcurrent.rps.toFixed(0)} req/s`, '', ''],
+    [`pending-provision in SQL (store/leases.ts pendingProvision)`, `p50 ${ms(lat.sql.p50)} ms, p99 ${ms(lat.sql.p99)} ms`, `p99 < ${TARGET_P99_MS} ms`, ok(lat.sql.p99 < TARGET_P99_MS)],
+    ['pending-provision plan', lat.seqScanOnContracts ? 'Seq Scan on contract_sign_requests' : 'index-backed (no Seq Scan on contract_sign_requests)', 'index-backed', ok(!lat.seqScanOnContracts)],
+  ];
+  const table = ['| benchmark | result | target | |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  console.log('\n' + table + '\n');
+  if (Object.keys(tp.errors).length > 0) console.log('# throughput errors: ' + JSON.stringify(tp.errors));
+
+  const details = [
+    `- Throughput run: ${tp.requests} requests (${tp.claims} claims, ${tp.emptyClaims} empty) in ${tp.seconds.toFixed(2)} s = ${(tp.requests / tp.seconds).toFixed(0)} signed requests/s; setup (API: provider, ${CFG.throughput.pools} pools, offerings, ${tp.agents} agents via /agents/setup; SQL: contracts) ${tp.setupSeconds.toFixed(1)} s. Errors: ${Object.keys(tp.errors).length === 0 ? 'none' : JSON.stringify(tp.errors)}.`,
+    `- claim latency (ms) p50 ${ms(tp.claim.p50)}, p90 ${ms(tp.claim.p90)}, p99 ${ms(tp.claim.p99)}, max ${ms(tp.claim.max)}; provisioned p50 ${ms(tp.provisioned.p50)}, p90 ${ms(tp.provisioned.p90)}, p99 ${ms(tp.provisioned.p99)}, max ${ms(tp.provisioned.max)}.`,
+    `- Latency data set: ${lat.offerings} offerings, ${lat.contracts} contracts (${lat.pending} accepted and paid, a tenth of them leased to other agents; ~1% requested; the rest provisioned), ${lat.agents} agents in ${lat.pools} pools, plus the throughput run's data; bulk-loaded with SQL in ${lat.loadSeconds.toFixed(1)} s, then VACUUM ANALYZE. limit=50, ${lat.itemsPerAnswer.toFixed(1)} items per answer on average.`,
+    `- pending-provision over HTTP (signed, keep-alive, agents chosen at random, replicas round-robin) sequential: p50 ${ms(lat.httpSequential.p50)}, p90 ${ms(lat.httpSequential.p90)}, p99 ${ms(lat.httpSequential.p99)}, max ${ms(lat.httpSequential.max)} ms; ${lat.httpConcurrent.concurrency} concurrent: p50 ${ms(lat.httpConcurrent.p50)}, p99 ${ms(lat.httpConcurrent.p99)} ms at ${lat.httpConcurrent.rps.toFixed(0)} req/s.`,
+    `- The same query in SQL from the bench process: p50 ${ms(lat.sql.p50)}, p90 ${ms(lat.sql.p90)}, p99 ${ms(lat.sql.p99)}, max ${ms(lat.sql.max)} ms (includes a pg round trip; planning happens on every call, as in the server).`,
+  ].join('\n');
+  console.log(details);
+  if (QUICK) {
+    console.log('# BENCH_QUICK: BENCHMARKS.md not written');
+    return;
+  }
+  const md = `# Benchmarks
+
+Generated by \`packages/server/bench/run.ts\` on ${started.toISOString()}.
+
+## Machine
+
+- CPU: ${m0.cpus} cores (\`nproc\`), ${m0.model}
+- Node ${m0.node}
+- Database: ${env.pgVersion}
+- Load average (1/5/15 min) at start: ${m0.load}; at end: ${m1.load}. The machine is shared: other processes ran at the same time.
+
+## Command
+
+\`\`\`
+${command}
+\`\`\`
+
+## Results
+
+${table}
+
+${details}
+
+## pending-provision plan at scale
+
+\`EXPLAIN (ANALYZE, BUFFERS)\` of \`pendingProvisionSql(pooled = true, limit = 50)\` (store/leases.ts) for an agent of a location-routed pool:
+
+\`\`\`
+${lat.explain}
+\`\`\`
+`;
+  const out = `${REPO_ROOT}BENCHMARKS.md`;
+  // Everything after KEEP_MARKER in the current file is hand-written analysis: carried over.
+  let kept = '';
+  try {
+    const prev = readFileSync(out, 'utf8');
+    const at = prev.indexOf(KEEP_MARKER);
+    if (at >= 0) kept = '\n' + prev.slice(at);
+  } catch {
+    // first run
+  }
+  writeFileSync(out, md + kept);
+  console.log(`# wrote ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);
