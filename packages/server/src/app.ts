@@ -1,6 +1,7 @@
 // Builds the dc-api Fastify app: body parsing that keeps raw bytes for signatures, two validators
 // (strict for bodies, coercing for query strings), one error handler, routes, OpenAPI.
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { pino } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -28,8 +29,12 @@ export interface BuildOptions {
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const { config } = ctx;
+  const logging = !(opts.logger === false || config.logLevel === 'silent');
+  // Asynchronous stdout: under load, log lines queue while a write is in flight instead of one
+  // blocking write per request; flushed when the app closes.
+  const logStream = logging ? pino.destination({ dest: 1, sync: false }) : null;
   const app = Fastify({
-    logger: opts.logger === false || config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger: logStream ? { level: config.logLevel, stream: logStream } : false,
     // One JSON line per request, written by our onResponse hook (Fastify's own would write two).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
@@ -74,6 +79,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     req.rawBody = body as Buffer;
     done(null, body);
   });
+
+  if (logStream) app.addHook('onClose', async () => logStream.flushSync());
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {

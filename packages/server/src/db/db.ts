@@ -8,8 +8,16 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Name for a server-side prepared statement (PostgreSQL; PGlite ignores it). Only for hot
+   * statements whose text never varies: each name must always carry the same SQL.
+   */
+  prepare?: string;
+}
+
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }
@@ -52,8 +60,8 @@ export class PostgresDb implements Db {
     this.pool.on('error', () => {});
   }
 
-  async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-    const r = await this.pool.query(sql, params as unknown[]);
+  async query<T>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<QueryResult<T>> {
+    const r = await this.pool.query({ text: sql, values: params as unknown[], name: opts.prepare });
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   }
 
@@ -64,8 +72,8 @@ export class PostgresDb implements Db {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Queryable = {
-      async query<R>(sql: string, params: readonly unknown[] = []) {
-        const r = await client.query(sql, params as unknown[]);
+      async query<R>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}) {
+        const r = await client.query({ text: sql, values: params as unknown[], name: opts.prepare });
         return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
       },
       async exec(sql: string) {

@@ -150,7 +150,7 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
     if (!ok) throw unauthenticated('The signature does not match this request.', 'bad_signature');
 
     if (isAgent && mode !== 'setup') {
-      const r = await db.query<AgentRow>(SPEND_NONCE_AND_READ_AGENT_SQL, [pubkey, nonce, timestamp]);
+      const r = await db.query<AgentRow>(SPEND_NONCE_AND_READ_AGENT_SQL, [pubkey, nonce, timestamp], { prepare: 'dc_auth_agent' });
       const row = r.rows[0] as AgentRow;
       spendChecks(row);
       if (row.provider_pubkey === null) throw unauthenticated('This agent key is not registered.', 'unknown_agent');
@@ -161,7 +161,7 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
       if (params.pubkey !== row.provider_pubkey) throw forbidden('This agent belongs to another provider.');
       return signer;
     }
-    spendChecks((await db.query<SpendRow>(SPEND_NONCE_SQL, [pubkey, nonce, timestamp])).rows[0]!);
+    spendChecks((await db.query<SpendRow>(SPEND_NONCE_SQL, [pubkey, nonce, timestamp], { prepare: 'dc_auth_key' })).rows[0]!);
     if (mode === 'setup') {
       if (!isAgent) throw unauthenticated('Agent setup must be signed with X-Agent-Pubkey by the key being registered.', 'bad_signature');
       return { kind: 'key', pubkey };

@@ -109,6 +109,7 @@ export async function recordHeartbeat(
      SELECT d.pool_id, p.name AS pool_name FROM provider_agent_delegations d
      LEFT JOIN agent_pools p ON p.pool_id = d.pool_id WHERE d.agent_pubkey = $1`,
     [agentPubkey, hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null, hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities)],
+    { prepare: 'dc_heartbeat' },
   );
   return r.rows[0] ?? { pool_id: null, pool_name: null };
 }

@@ -152,6 +152,7 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
      ) i ON true
      ORDER BY i.created_at, i.contract_id`,
     params,
+    { prepare: pooled ? 'dc_claim_pooled' : 'dc_claim_legacy' },
   );
   if (r.rows[0]?.agent_active === 0) throw agentRevoked();
   return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as ProvisioningItem);
@@ -316,6 +317,7 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
      )
      SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds FROM ${contractFrom('done')}`,
     [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds],
+    { prepare: 'dc_provisioned' },
   );
   if (fast.rows[0]) return fast.rows[0];
   await db.transaction(async (tx) => {
