@@ -120,6 +120,9 @@ CREATE INDEX contract_sign_requests_pending_idx ON contract_sign_requests (provi
 -- Dispatch by pool: the contracts of the offerings routed to one pool, oldest first.
 CREATE INDEX contract_sign_requests_pending_offering_idx ON contract_sign_requests (provider_pubkey, offering_id, created_at)
     WHERE status = 'accepted' AND payment_status = 'succeeded';
+-- Pool statistics: active contracts per offering.
+CREATE INDEX contract_sign_requests_active_offering_idx ON contract_sign_requests (provider_pubkey, offering_id)
+    WHERE status IN ('accepted', 'provisioning', 'provisioned') AND payment_status = 'succeeded';
 CREATE INDEX contract_sign_requests_lock_expiry_idx ON contract_sign_requests (provisioning_lock_expires_at)
     WHERE provisioning_lock_agent IS NOT NULL;
 CREATE INDEX contract_sign_requests_lock_agent_idx ON contract_sign_requests (provisioning_lock_agent)

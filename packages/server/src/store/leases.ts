@@ -70,8 +70,7 @@ const ROUTED_TO_ME = `EXISTS (SELECT 1 FROM provider_offerings o2, me p
   WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
     AND ${routedToPool('o2', 'p', 'p.is_default')})`;
 
-/** The pending-provision query (exported so tests and benchmarks can EXPLAIN it). */
-export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number): string {
+function pendingSql(pooled: boolean, limit: string, ttlSeconds: string): string {
   return `WITH ${meCte(pooled)}
      SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
      FROM ${CONTRACT_FROM}
@@ -81,11 +80,19 @@ export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: 
      ORDER BY c.created_at, c.contract_id`;
 }
 
+/** The pending-provision query with literal limit and TTL (for EXPLAIN in tests and benchmarks). */
+export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number): string {
+  return pendingSql(pooled, String(Math.trunc(limit)), String(Math.trunc(ttlSeconds)));
+}
+
 export async function pendingProvision(db: Queryable, caller: Caller, limit: number, policy: LeasePolicy): Promise<ProvisioningItem[]> {
   const pooled = caller.poolId !== null;
   const params: unknown[] = [caller.provider, caller.agent];
   if (pooled) params.push(caller.poolId);
-  return (await db.query<ProvisioningItem>(pendingProvisionSql(pooled, limit, policy.ttlSeconds), params)).rows;
+  params.push(limit, policy.ttlSeconds);
+  const sql = pendingSql(pooled, `$${params.length - 1}`, `$${params.length}`);
+  // Prepared: agents poll this all day; planning the join costs more than running it.
+  return (await db.query<ProvisioningItem>(sql, params, { prepare: pooled ? 'dc_pending_pooled' : 'dc_pending_legacy' })).rows;
 }
 
 /**

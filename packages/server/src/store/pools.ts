@@ -19,6 +19,12 @@ const POOL_STATS_SQL = `
     SELECT p.*, ${POOL_IS_DEFAULT} AS is_default
     FROM agent_pools p
     WHERE p.provider_pubkey = $1 AND ($2::text IS NULL OR p.pool_id = $2)
+  ),
+  -- Active contracts counted once per offering (an index-only scan), then summed per pool.
+  active AS (
+    SELECT c.offering_id, count(*) AS n FROM contract_sign_requests c
+    WHERE c.provider_pubkey = $1 AND c.status IN ${ACTIVE_CONTRACT_STATUSES} AND c.payment_status = 'succeeded'
+    GROUP BY c.offering_id
   )
   SELECT p.pool_id, p.provider_pubkey, p.name, p.location, p.provisioner_type, p.created_at,
     (SELECT count(*) FROM provider_agent_delegations d
@@ -28,11 +34,9 @@ const POOL_STATS_SQL = `
         AND s.last_seen_at > now() - make_interval(secs => $3))::int AS online_count,
     (SELECT count(*) FROM provider_offerings o
       WHERE o.status = 'active' AND ${routedToPool('o', 'p', 'p.is_default')})::int AS offerings_count,
-    (SELECT count(*) FROM contract_sign_requests c
-      JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
-      WHERE c.provider_pubkey = p.provider_pubkey
-        AND c.status IN ${ACTIVE_CONTRACT_STATUSES} AND c.payment_status = 'succeeded'
-        AND ${routedToPool('o', 'p', 'p.is_default')})::int AS active_contracts
+    (SELECT COALESCE(sum(k.n), 0) FROM active k
+      JOIN provider_offerings o ON o.provider_pubkey = $1 AND o.offering_id = k.offering_id
+      WHERE ${routedToPool('o', 'p', 'p.is_default')})::int AS active_contracts
   FROM p
   ORDER BY p.name, p.pool_id`;
 
