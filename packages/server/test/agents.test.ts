@@ -19,6 +19,8 @@ import {
   testConfig,
   type Harness,
   type Res,
+  base,
+  assertError,
 } from './helpers.js';
 
 let h: Harness;
@@ -37,15 +39,7 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
-function assertError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
-  assert.deepEqual(Object.keys(r.body ?? {}), ['error'], r.text);
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0);
-  if (code) assert.equal(r.body.error.code, code, r.text);
-}
 
 async function newToken(opts: { label?: string; p?: Identity; pool?: string; hh?: Harness } = {}): Promise<{ token: string; token_id: string }> {
   const p = opts.p ?? provider;

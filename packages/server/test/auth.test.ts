@@ -15,6 +15,7 @@ import {
   startHarness,
   type Harness,
   type Res,
+  assertError,
 } from './helpers.js';
 
 let h: Harness;
@@ -41,17 +42,6 @@ const poolsPath = (p: Identity) => `/api/v1/providers/${p.publicKey}/pools`;
 const heartbeatPath = (p: Identity) => `/api/v1/providers/${p.publicKey}/heartbeat`;
 
 /** The error body of the contract: exactly {error: {code, message}}, with a non-empty message. */
-function assertError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
-  assert.ok(r.body && typeof r.body === 'object', `error body is JSON: ${r.text}`);
-  assert.deepEqual(Object.keys(r.body), ['error']);
-  assert.equal(typeof r.body.error.code, 'string');
-  assert.match(r.body.error.code, /^[a-z][a-z0-9_]*$/);
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0);
-  assert.ok(!/\bat .+\.(js|ts):\d+/.test(r.text), 'no stack trace in a response');
-  if (code) assert.equal(r.body.error.code, code);
-}
 
 interface Forge {
   /** What the signature covers; each defaults to what is actually sent. */

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { generateIdentity, type Identity } from '@dc/core';
-import { call, mustOk, offeringInput, operator, providerWithPool, startHarness, type Harness, type Res } from './helpers.js';
+import { call, mustOk, offeringInput, operator, providerWithPool, startHarness, type Harness, type Res, assertError } from './helpers.js';
 
 let h: Harness;
 let provider: Identity;
@@ -22,12 +22,6 @@ after(async () => {
 
 const P = () => `/api/v1/providers/${provider.publicKey}`;
 
-function expectError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, r.text);
-  assert.equal(typeof r.body?.error?.code, 'string', r.text);
-  assert.equal(typeof r.body?.error?.message, 'string', r.text);
-  if (code !== undefined) assert.equal(r.body.error.code, code, r.text);
-}
 
 function request(body: Record<string, unknown> = {}, who: Identity = customer): Promise<Res> {
   return call(h, who, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: 'vps', ...body });
@@ -141,11 +135,11 @@ describe('creating contracts', () => {
     ];
     for (const key of bad) {
       const r = await request({ ssh_pubkey: key });
-      expectError(r, 400);
+      assertError(r, 400);
       assert.match(r.body.error.message, /ssh_pubkey/, `${JSON.stringify(key.slice(0, 60))}: ${r.text}`);
     }
-    expectError(await request({ ssh_pubkey: 42 }), 400);
-    expectError(await request({ ssh_pubkey: null }), 400);
+    assertError(await request({ ssh_pubkey: 42 }), 400);
+    assertError(await request({ ssh_pubkey: null }), 400);
   });
 
   test('instance_config accepts hostname, os_image, cpu_cores, memory_mb and disk_gb', async () => {
@@ -187,21 +181,21 @@ describe('creating contracts', () => {
     ];
     for (const instance_config of bad) {
       const r = await request({ instance_config });
-      expectError(r, 400);
+      assertError(r, 400);
       assert.match(r.body.error.message, /instance_config/, `${JSON.stringify(instance_config)}: ${r.text}`);
     }
-    expectError(await request({ instance_config: 'hostname=a' }), 400);
-    expectError(await request({ instance_config: [] }), 400);
+    assertError(await request({ instance_config: 'hostname=a' }), 400);
+    assertError(await request({ instance_config: [] }), 400);
   });
 
   test('an inactive, unknown or other provider\'s offering is 404; unknown body fields are 400', async () => {
-    expectError(await request({ offering_id: 'retired' }), 404);
-    expectError(await request({ offering_id: 'no-such-offering' }), 404);
-    expectError(await request({ provider_pubkey: generateIdentity().publicKey }), 404);
-    expectError(await request({ extra: 1 }), 400);
-    expectError(await request({ provider_pubkey: 'not-a-key' }), 400);
-    expectError(await call(h, customer, 'POST', '/api/v1/contracts', { offering_id: 'vps' }), 400);
-    expectError(await call(h, null, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: 'vps' }), 401);
+    assertError(await request({ offering_id: 'retired' }), 404);
+    assertError(await request({ offering_id: 'no-such-offering' }), 404);
+    assertError(await request({ provider_pubkey: generateIdentity().publicKey }), 404);
+    assertError(await request({ extra: 1 }), 400);
+    assertError(await request({ provider_pubkey: 'not-a-key' }), 400);
+    assertError(await call(h, customer, 'POST', '/api/v1/contracts', { offering_id: 'vps' }), 400);
+    assertError(await call(h, null, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: 'vps' }), 401);
   });
 });
 
@@ -213,10 +207,10 @@ describe('reading contracts', () => {
     const byProvider = await call(h, provider, 'GET', `/api/v1/contracts/${id}`);
     assert.equal(byProvider.status, 200, byProvider.text);
     assert.deepEqual(byProvider.body, byCustomer.body);
-    expectError(await call(h, generateIdentity(), 'GET', `/api/v1/contracts/${id}`), 404);
-    expectError(await call(h, operator, 'GET', `/api/v1/contracts/${id}`), 404);
-    expectError(await call(h, customer, 'GET', `/api/v1/contracts/no-such-contract`), 404);
-    expectError(await call(h, null, 'GET', `/api/v1/contracts/${id}`), 401);
+    assertError(await call(h, generateIdentity(), 'GET', `/api/v1/contracts/${id}`), 404);
+    assertError(await call(h, operator, 'GET', `/api/v1/contracts/${id}`), 404);
+    assertError(await call(h, customer, 'GET', `/api/v1/contracts/no-such-contract`), 404);
+    assertError(await call(h, null, 'GET', `/api/v1/contracts/${id}`), 401);
   });
 });
 
@@ -289,7 +283,7 @@ describe('the transition table', () => {
       await setStatus(id, c.from);
       const before = await read(id);
       const r = c.via === 'cancel' ? await cancel(id) : await act(id, c.via);
-      expectError(r, 409);
+      assertError(r, 409);
       const after = await read(id);
       assert.deepEqual(after, before, `${c.name} changed the contract`);
     }
@@ -298,26 +292,26 @@ describe('the transition table', () => {
   test('named cases: accept twice, reject after accept, cancel a rejected or cancelled one, retry an accepted one', async () => {
     const a = await newContract();
     await mustOk(act(a, 'accept'));
-    expectError(await act(a, 'accept'), 409);
-    expectError(await act(a, 'reject'), 409);
-    expectError(await act(a, 'retry'), 409);
+    assertError(await act(a, 'accept'), 409);
+    assertError(await act(a, 'reject'), 409);
+    assertError(await act(a, 'retry'), 409);
     const r = await newContract();
     await mustOk(act(r, 'reject'));
-    expectError(await cancel(r), 409);
-    expectError(await act(r, 'accept'), 409);
+    assertError(await cancel(r), 409);
+    assertError(await act(r, 'accept'), 409);
     const c = await newContract();
     await mustOk(cancel(c));
-    expectError(await cancel(c), 409);
-    expectError(await act(c, 'accept'), 409);
-    expectError(await act(c, 'retry'), 409);
+    assertError(await cancel(c), 409);
+    assertError(await act(c, 'accept'), 409);
+    assertError(await act(c, 'retry'), 409);
   });
 
   test('the customer cannot accept (403 under the provider\'s path, 404 under its own) and nothing changes', async () => {
     const id = await newContract();
-    expectError(await call(h, customer, 'POST', `${P()}/contracts/${id}/accept`), 403);
-    expectError(await call(h, customer, 'POST', `${P()}/contracts/${id}/reject`), 403);
+    assertError(await call(h, customer, 'POST', `${P()}/contracts/${id}/accept`), 403);
+    assertError(await call(h, customer, 'POST', `${P()}/contracts/${id}/reject`), 403);
     const own = await call(h, customer, 'POST', `/api/v1/providers/${customer.publicKey}/contracts/${id}/accept`);
-    expectError(own, 404);
+    assertError(own, 404);
     assert.equal((await read(id)).status, 'requested');
   });
 
@@ -325,10 +319,10 @@ describe('the transition table', () => {
     const id = await newContract();
     await mustOk(act(id, 'accept'));
     const r = await cancel(id, provider);
-    expectError(r, 404);
+    assertError(r, 404);
     assert.equal((await read(id)).status, 'accepted');
-    expectError(await cancel(id, generateIdentity()), 404);
-    expectError(await cancel(id, operator), 404);
+    assertError(await cancel(id, generateIdentity()), 404);
+    assertError(await cancel(id, operator), 404);
     assert.equal((await read(id)).status, 'accepted');
   });
 
@@ -338,7 +332,7 @@ describe('the transition table', () => {
       const results = await Promise.all([act(id, 'accept'), act(id, 'reject'), act(id, 'accept'), act(id, 'reject')]);
       const ok = results.filter((r) => r.status === 200);
       assert.equal(ok.length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
-      for (const r of results) if (r.status !== 200) expectError(r, 409);
+      for (const r of results) if (r.status !== 200) assertError(r, 409);
       assert.equal((await read(id)).status, ok[0]!.body.status);
     }
     const id = await newContract();
@@ -349,20 +343,20 @@ describe('the transition table', () => {
   });
 
   test('unknown contract ids are 404 for every action', async () => {
-    for (const action of ['accept', 'reject', 'retry'] as const) expectError(await act('no-such-id', action), 404);
-    expectError(await cancel('no-such-id'), 404);
-    expectError(await pay('no-such-id', 'succeeded'), 404);
-    expectError(await call(h, provider, 'GET', `${P()}/contracts/no-such-id/events`), 404);
+    for (const action of ['accept', 'reject', 'retry'] as const) assertError(await act('no-such-id', action), 404);
+    assertError(await cancel('no-such-id'), 404);
+    assertError(await pay('no-such-id', 'succeeded'), 404);
+    assertError(await call(h, provider, 'GET', `${P()}/contracts/no-such-id/events`), 404);
   });
 });
 
 describe('payments', () => {
   test('only operator keys (DC_OPERATOR_PUBKEYS) may record payments; others get 403', async () => {
     const id = await newContract();
-    expectError(await pay(id, 'succeeded', customer), 403);
-    expectError(await pay(id, 'succeeded', provider), 403);
-    expectError(await pay(id, 'succeeded', generateIdentity()), 403);
-    expectError(await call(h, null, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 401);
+    assertError(await pay(id, 'succeeded', customer), 403);
+    assertError(await pay(id, 'succeeded', provider), 403);
+    assertError(await pay(id, 'succeeded', generateIdentity()), 403);
+    assertError(await call(h, null, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 401);
     assert.equal((await read(id)).payment_status, 'pending');
   });
 
@@ -422,7 +416,7 @@ describe('payments', () => {
       await h.db.query(`UPDATE contract_sign_requests SET payment_status = $2 WHERE contract_id = $1`, [id, from]);
       const before = await read(id);
       const r = await pay(id, to);
-      expectError(r, 409);
+      assertError(r, 409);
       assert.deepEqual(await read(id), before, `${from} → ${to} changed the contract`);
     }
   });
@@ -433,7 +427,7 @@ describe('payments', () => {
       const results = await Promise.all([pay(id, 'succeeded'), pay(id, 'failed'), pay(id, 'succeeded')]);
       const ok = results.filter((r) => r.status === 200);
       assert.equal(ok.length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
-      for (const r of results) if (r.status !== 200) expectError(r, 409);
+      for (const r of results) if (r.status !== 200) assertError(r, 409);
       assert.equal((await read(id)).payment_status, ok[0]!.body.payment_status);
     }
   });
@@ -441,7 +435,7 @@ describe('payments', () => {
   test('a payment status other than succeeded, failed or refunded is 400', async () => {
     const id = await newContract();
     for (const body of [{ status: 'pending' }, { status: 'paid' }, { status: 1 }, {}, { status: 'succeeded', amount: 5 }]) {
-      expectError(await call(h, operator, 'POST', `/api/v1/contracts/${id}/payment`, body), 400);
+      assertError(await call(h, operator, 'POST', `/api/v1/contracts/${id}/payment`, body), 400);
     }
   });
 });
@@ -483,7 +477,7 @@ describe('the provider\'s contract list', () => {
     assert.equal((await mustOk(call(h, p, 'GET', `${base}/contracts?limit=1`))).body.items.length, 1);
 
     for (const q of ['limit=0', 'limit=501', 'limit=-5', 'limit=x', 'offset=-1', 'status=paid', 'status=']) {
-      expectError(await call(h, p, 'GET', `${base}/contracts?${q}`), 400);
+      assertError(await call(h, p, 'GET', `${base}/contracts?${q}`), 400);
     }
   });
 });
@@ -507,7 +501,7 @@ describe('contract events', () => {
     }
     assert.ok(items[0].event_id < items[1].event_id);
     // The customer is not the provider: the events path is the provider's.
-    expectError(await call(h, customer, 'GET', `${P()}/contracts/${id}/events`), 403);
+    assertError(await call(h, customer, 'GET', `${P()}/contracts/${id}/events`), 403);
   });
 
   test('a contract without transitions has no events', async () => {

@@ -2,14 +2,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Identity } from '@dc/core';
-import { agentCall, call, mustOk, paidContract, providerWithPool, registerAgent, startHarness, type Harness } from './helpers.js';
+import { agentCall, call, mustOk, paidContract, providerWithPool, registerAgent, startHarness, type Harness, base } from './helpers.js';
 
 let h: Harness;
 before(async () => {
   h = await startHarness();
 });
 after(async () => h.close());
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
 test('a malformed URL gets the standard error body', async () => {
   const r = await h.server.app.inject({ method: 'GET', url: '/api/v1/contracts/%E0%A4%A' });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // Test harness: a fresh database per test file (PGlite in memory, or a new database on the
 // PostgreSQL server named by TEST_DATABASE_URL), an in-process app, and signed-request helpers.
 import { randomBytes } from 'node:crypto';
@@ -199,4 +200,20 @@ export async function registeredProvider(h: Harness, name = 'Test Provider'): Pr
 /** A complete, valid offering body (DE, proxmox by default); `over` replaces or adds fields. */
 export function offeringInput(offeringId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
   return { offering_id: offeringId, name: offeringId, product_type: 'compute', datacenter_country: 'DE', monthly_price: 5, currency: 'EUR', ...over };
+}
+
+/** The provider's API prefix. */
+export const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
+
+/** An error answer of DESIGN.md's shape: `{"error": {code, message}}`, no stack trace. */
+export function assertError(r: Res, status: number, code?: string): void {
+  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
+  assert.ok(r.body && typeof r.body === 'object', `error body is JSON: ${r.text}`);
+  assert.deepEqual(Object.keys(r.body), ['error'], r.text);
+  assert.equal(typeof r.body.error.code, 'string', r.text);
+  assert.match(r.body.error.code, /^[a-z][a-z0-9_]*$/);
+  assert.equal(typeof r.body.error.message, 'string', r.text);
+  assert.ok(r.body.error.message.length > 0);
+  assert.ok(!/\bat .+\.(js|ts):\d+/.test(r.text), 'no stack trace in a response');
+  if (code !== undefined) assert.equal(r.body.error.code, code, r.text);
 }

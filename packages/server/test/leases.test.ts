@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
 import { expireLeases } from '../src/store/leases.js';
-import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness } from './helpers.js';
+import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness, base } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -11,7 +11,6 @@ before(async () => {
 });
 after(async () => h.close());
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
 /** A provider with a europe/proxmox pool, two agents in it, and a fresh offering id prefix. */
 async function setup(label = 'p') {

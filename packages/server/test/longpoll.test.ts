@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
 import { PostgresDb, type Db } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { agentCall, call, createTestDb, mustOk, operator, providerWithPool, registerAgent, testConfig, type Harness, type TestDb } from './helpers.js';
+import { agentCall, call, createTestDb, mustOk, operator, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';
 
 let testDb: TestDb;
 let secondDb: Db; // replica B's own connection(s) to the same database
@@ -32,7 +32,6 @@ after(async () => {
   await testDb.drop();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
 async function acceptedUnpaid(h: Harness, provider: Identity, offering: string, country = 'DE'): Promise<string> {
   const o = await call(h, provider, 'GET', `${base(provider)}/offerings/${offering}`);

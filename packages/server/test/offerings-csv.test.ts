@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
-import { call, mustOk, offeringInput, registeredProvider, startHarness, type Harness, type Res } from './helpers.js';
+import { call, mustOk, offeringInput, registeredProvider, startHarness, type Harness, type Res, base } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -13,7 +13,6 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 const HEADER = 'offering_id,name,product_type,datacenter_country,monthly_price,currency';
 
 function importCsv(p: Identity, text: string, contentType = 'text/csv'): Promise<Res> {

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
-import { call, mustOk, offeringInput, providerWithPool, registeredProvider, startHarness, type Harness, type Res } from './helpers.js';
+import { call, mustOk, offeringInput, providerWithPool, registeredProvider, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -13,14 +13,7 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
-function expectError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, r.text);
-  assert.equal(typeof r.body?.error?.code, 'string', r.text);
-  assert.equal(typeof r.body?.error?.message, 'string', r.text);
-  if (code !== undefined) assert.equal(r.body.error.code, code, r.text);
-}
 
 async function create(p: Identity, id: string, over: Record<string, unknown> = {}): Promise<Res> {
   return call(h, p, 'POST', `${base(p)}/offerings`, offeringInput(id, over));
@@ -71,9 +64,9 @@ describe('offering CRUD', () => {
     const r = await mustOk(create(provider, 'cfg-1', { provisioner_config: cfg }));
     assert.deepEqual(r.body.provisioner_config, cfg);
     const arr = await create(provider, 'cfg-2', { provisioner_config: [1, 2] });
-    expectError(arr, 400);
+    assertError(arr, 400);
     const str = await create(provider, 'cfg-3', { provisioner_config: '{"a":1}' });
-    expectError(str, 400);
+    assertError(str, 400);
   });
 
   test('PUT is a partial update: fields not sent keep their values', async () => {
@@ -110,11 +103,11 @@ describe('offering CRUD', () => {
   test('PUT with an empty body, an unknown field or offering_id is 400; PUT of an unknown offering is 404', async () => {
     const provider = await registeredProvider(h);
     await mustOk(create(provider, 'put-1'));
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, {}), 400);
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { colour: 'red' }), 400);
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { offering_id: 'other' }), 400);
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { datacenter_country: 'XX' }), 400);
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/nope`, { name: 'x' }), 404);
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, {}), 400);
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { colour: 'red' }), 400);
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { offering_id: 'other' }), 400);
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/put-1`, { datacenter_country: 'XX' }), 400);
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/nope`, { name: 'x' }), 404);
     assert.equal((await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/put-1`))).body.datacenter_country, 'DE');
   });
 
@@ -123,8 +116,8 @@ describe('offering CRUD', () => {
     await mustOk(create(provider, 'del-1'));
     const d = await call(h, provider, 'DELETE', `${base(provider)}/offerings/del-1`);
     assert.equal(d.status, 204, d.text);
-    expectError(await call(h, provider, 'GET', `${base(provider)}/offerings/del-1`), 404);
-    expectError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/del-1`), 404);
+    assertError(await call(h, provider, 'GET', `${base(provider)}/offerings/del-1`), 404);
+    assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/del-1`), 404);
     assert.equal((await list(provider)).total, 0);
   });
 
@@ -132,7 +125,7 @@ describe('offering CRUD', () => {
     const stranger = generateIdentity();
     const r = await create(stranger, 'x-1');
     assert.ok(r.status >= 400 && r.status < 500, r.text);
-    expectError(r, r.status);
+    assertError(r, r.status);
   });
 });
 
@@ -162,7 +155,7 @@ describe('offering field rules', () => {
     const provider = await registeredProvider(h);
     for (const bad of ['XX', 'xx', 'ZZ', 'D1', 'DEU', 'd', '', 'ÄÖ']) {
       const r = await create(provider, 'bad-cc', { datacenter_country: bad });
-      expectError(r, 400);
+      assertError(r, 400);
       assert.match(r.body.error.message, /datacenter_country/, `${bad}: ${r.text}`);
     }
     assert.equal((await list(provider)).total, 0);
@@ -172,7 +165,7 @@ describe('offering field rules', () => {
     const provider = await registeredProvider(h);
     for (const [i, bad] of ([5.123, '5', '5.00', -1, 0.001, null, true, 1e12] as unknown[]).entries()) {
       const r = await create(provider, `price-bad-${i}`, { monthly_price: bad });
-      expectError(r, 400);
+      assertError(r, 400);
       assert.match(r.body.error.message, /monthly_price/, `${String(bad)}: ${r.text}`);
     }
     for (const [i, good] of [0, 5, 5.1, 5.12, 0.07, 9999999999, 1234567.89].entries()) {
@@ -187,7 +180,7 @@ describe('offering field rules', () => {
     assert.equal(r.body.currency, 'USD');
     for (const bad of ['EURO', 'EU', 'E1R', '', 5]) {
       const b = await create(provider, 'cur-bad', { currency: bad });
-      expectError(b, 400);
+      assertError(b, 400);
       assert.match(b.body.error.message, /currency/, b.text);
     }
   });
@@ -199,20 +192,20 @@ describe('offering field rules', () => {
       assert.equal(r.status, 201, `${good}: ${r.text}`);
     }
     for (const bad of ['A1', '-a', '.a', '_a', 'x'.repeat(65), 'a b', 'a/b', 'ä', '']) {
-      expectError(await create(provider, bad), 400);
+      assertError(await create(provider, bad), 400);
     }
   });
 
   test('an unknown body field, a missing required field or a wrong status is 400', async () => {
     const provider = await registeredProvider(h);
-    expectError(await create(provider, 'uf-1', { colour: 'red' }), 400);
+    assertError(await create(provider, 'uf-1', { colour: 'red' }), 400);
     const missing = offeringInput('uf-2');
     delete missing.name;
-    expectError(await call(h, provider, 'POST', `${base(provider)}/offerings`, missing), 400);
-    expectError(await create(provider, 'uf-3', { status: 'archived' }), 400);
-    expectError(await create(provider, 'uf-4', { provisioner_type: 'docker' }), 400);
-    expectError(await create(provider, 'uf-5', { name: '' }), 400);
-    expectError(await create(provider, 'uf-6', { name: 'line\nbreak' }), 400);
+    assertError(await call(h, provider, 'POST', `${base(provider)}/offerings`, missing), 400);
+    assertError(await create(provider, 'uf-3', { status: 'archived' }), 400);
+    assertError(await create(provider, 'uf-4', { provisioner_type: 'docker' }), 400);
+    assertError(await create(provider, 'uf-5', { name: '' }), 400);
+    assertError(await create(provider, 'uf-6', { name: 'line\nbreak' }), 400);
     assert.equal((await list(provider)).total, 0);
   });
 
@@ -239,25 +232,25 @@ describe('offering field rules', () => {
   test('an explicit pool of another provisioner type is 400 pool_type_mismatch (create and update)', async () => {
     const provider = await registeredProvider(h);
     const scriptPool = await pool(provider, 'eu-script', 'europe', 'script');
-    expectError(await create(provider, 'mm-1', { agent_pool_id: scriptPool, provisioner_type: 'proxmox' }), 400, 'pool_type_mismatch');
+    assertError(await create(provider, 'mm-1', { agent_pool_id: scriptPool, provisioner_type: 'proxmox' }), 400, 'pool_type_mismatch');
     await mustOk(create(provider, 'mm-2', { agent_pool_id: scriptPool }));
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/mm-2`, { provisioner_type: 'manual' }), 400, 'pool_type_mismatch');
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/mm-2`, { provisioner_type: 'manual' }), 400, 'pool_type_mismatch');
     await mustOk(create(provider, 'mm-3', { provisioner_type: 'manual' }));
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/mm-3`, { agent_pool_id: scriptPool, provisioner_type: 'manual' }), 400, 'pool_type_mismatch');
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/mm-3`, { agent_pool_id: scriptPool, provisioner_type: 'manual' }), 400, 'pool_type_mismatch');
     const still = await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/mm-2`));
     assert.equal(still.body.provisioner_type, 'script');
-    expectError(await call(h, provider, 'GET', `${base(provider)}/offerings/mm-1`), 404);
+    assertError(await call(h, provider, 'GET', `${base(provider)}/offerings/mm-1`), 404);
   });
 
   test('an unknown pool or another provider\'s pool is 400 unknown_pool', async () => {
     const provider = await registeredProvider(h);
     const other = await providerWithPool(h);
     const r1 = await create(provider, 'up-1', { agent_pool_id: 'no-such-pool' });
-    expectError(r1, 400, 'unknown_pool');
+    assertError(r1, 400, 'unknown_pool');
     assert.match(r1.body.error.message, /agent_pool_id/);
-    expectError(await create(provider, 'up-2', { agent_pool_id: other.poolId }), 400, 'unknown_pool');
+    assertError(await create(provider, 'up-2', { agent_pool_id: other.poolId }), 400, 'unknown_pool');
     await mustOk(create(provider, 'up-3'));
-    expectError(await call(h, provider, 'PUT', `${base(provider)}/offerings/up-3`, { agent_pool_id: other.poolId }), 400, 'unknown_pool');
+    assertError(await call(h, provider, 'PUT', `${base(provider)}/offerings/up-3`, { agent_pool_id: other.poolId }), 400, 'unknown_pool');
     assert.equal((await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/up-3`))).body.agent_pool_id, null);
   });
 
@@ -265,7 +258,7 @@ describe('offering field rules', () => {
     const provider = await registeredProvider(h);
     const other = await registeredProvider(h);
     await mustOk(create(provider, 'dup-1', { name: 'First' }));
-    expectError(await create(provider, 'dup-1', { name: 'Second' }), 409, 'offering_exists');
+    assertError(await create(provider, 'dup-1', { name: 'Second' }), 409, 'offering_exists');
     assert.equal((await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/dup-1`))).body.name, 'First');
     await mustOk(create(other, 'dup-1'));
   });
@@ -277,7 +270,7 @@ describe('offering field rules', () => {
       const results = await Promise.all([0, 1, 2, 3].map((k) => create(provider, id, { name: `writer ${k}` })));
       const winners = results.filter((r) => r.status === 201);
       assert.equal(winners.length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
-      for (const r of results) if (r.status !== 201) expectError(r, 409, 'offering_exists');
+      for (const r of results) if (r.status !== 201) assertError(r, 409, 'offering_exists');
       const stored = await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/${id}`));
       assert.equal(stored.body.name, winners[0]!.body.name);
     }
@@ -339,7 +332,7 @@ describe('offering list', () => {
     const combined = await list(provider, `?pool_id=${eu}&status=active&product_type=compute`);
     assert.deepEqual(ids(combined.items), ['eu-a']);
     assert.equal(combined.total, 1);
-    expectError(await call(h, provider, 'GET', `${base(provider)}/offerings?status=archived`), 400);
+    assertError(await call(h, provider, 'GET', `${base(provider)}/offerings?status=archived`), 400);
   });
 
   test('q is a case-insensitive substring of id and name, with % and _ taken literally', async () => {
@@ -383,7 +376,7 @@ describe('offering list', () => {
     assert.equal(past.total, 7);
     assert.deepEqual(ids((await list(provider, '?limit=500')).items), idsInOrder);
     for (const bad of ['limit=0', 'limit=501', 'limit=-1', 'limit=abc', 'limit=1.5', 'offset=-1', 'offset=x']) {
-      expectError(await call(h, provider, 'GET', `${base(provider)}/offerings?${bad}`), 400);
+      assertError(await call(h, provider, 'GET', `${base(provider)}/offerings?${bad}`), 400);
     }
   });
 });
@@ -402,21 +395,21 @@ describe('deleting offerings with contracts', () => {
 
     const requested = await newContract();
     const r1 = await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`);
-    expectError(r1, 409, 'offering_in_use');
+    assertError(r1, 409, 'offering_in_use');
 
     await mustOk(call(h, provider, 'POST', `${base(provider)}/contracts/${requested}/accept`));
-    expectError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
+    assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
     for (const status of ['provisioning', 'provisioning_failed']) {
       await setStatus(requested, status);
-      expectError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
+      assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
     }
     await setStatus(requested, 'provisioned');
 
     const toReject = await newContract();
     const toCancel = await newContract();
-    expectError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
+    assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
     await mustOk(call(h, provider, 'POST', `${base(provider)}/contracts/${toReject}/reject`));
-    expectError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
+    assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
     await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${toCancel}/cancel`));
 
     assert.equal((await mustOk(call(h, provider, 'GET', `${base(provider)}/offerings/busy`))).body.offering_id, 'busy');
@@ -430,6 +423,6 @@ describe('deleting offerings with contracts', () => {
     }
     // A contract can no longer be requested for the deleted offering.
     const again = await call(h, customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: 'busy' });
-    expectError(again, 404);
+    assertError(again, 404);
   });
 });

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
-import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness, type Res } from './helpers.js';
+import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 /** The offline cut-off this file runs with: not the default 90, so the test shows it is honoured. */
 const OFFLINE_AFTER = 120;
@@ -19,14 +19,7 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
-function assertError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
-  assert.deepEqual(Object.keys(r.body ?? {}), ['error'], r.text);
-  assert.equal(typeof r.body.error.message, 'string');
-  if (code) assert.equal(r.body.error.code, code, r.text);
-}
 
 async function newProvider(name = 'Provider'): Promise<Identity> {
   const p = generateIdentity();

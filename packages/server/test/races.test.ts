@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateIdentity, signRequestHeaders, type Identity } from '@dc/core';
 import { expireLeases } from '../src/store/leases.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { agentCall, call, createTestDb, mustOk, paidContract, providerWithPool, registerAgent, testConfig, type Harness, type TestDb } from './helpers.js';
+import { agentCall, call, createTestDb, mustOk, paidContract, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';
 
 let testDb: TestDb;
 let server: RunningServer;
@@ -23,7 +23,6 @@ after(async () => {
   await testDb.drop();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
 test('a revoked agent\'s held claim ends with 401 and is granted nothing', async () => {
   const { provider, poolId } = await providerWithPool(h);

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countryToRegion, generateIdentity, type Identity } from '@dc/core';
-import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, startHarness, type Harness, type Res } from './helpers.js';
+import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -15,13 +15,7 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
-function expectError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, r.text);
-  assert.equal(typeof r.body?.error?.message, 'string', r.text);
-  if (code !== undefined) assert.equal(r.body.error.code, code, r.text);
-}
 
 async function pool(p: Identity, name: string, location: string, provisioner_type = 'proxmox'): Promise<string> {
   const r = await mustOk(call(h, p, 'POST', `${base(p)}/pools`, { name, location, provisioner_type }));
@@ -132,7 +126,7 @@ describe('routing rules', () => {
     await offering(p, 'o1');
     const agent = await registerAgent(h, p, older);
 
-    expectError(await call(h, p, 'DELETE', `${base(p)}/pools/${older}`), 409, 'pool_not_empty');
+    assertError(await call(h, p, 'DELETE', `${base(p)}/pools/${older}`), 409, 'pool_not_empty');
     assert.equal((await get(p, 'o1')).resolved_pool_id, older);
 
     await mustOk(call(h, p, 'DELETE', `${base(p)}/agents/${agent.publicKey}`));
@@ -144,7 +138,7 @@ describe('routing rules', () => {
 
     // A pool named explicitly by an offering cannot be deleted either.
     await offering(p, 'pinned', { agent_pool_id: newer });
-    expectError(await call(h, p, 'DELETE', `${base(p)}/pools/${newer}`), 409, 'pool_in_use');
+    assertError(await call(h, p, 'DELETE', `${base(p)}/pools/${newer}`), 409, 'pool_in_use');
     await mustOk(call(h, p, 'DELETE', `${base(p)}/offerings/pinned`));
     assert.equal((await call(h, p, 'DELETE', `${base(p)}/pools/${newer}`)).status, 204);
     const none = await get(p, 'o1');

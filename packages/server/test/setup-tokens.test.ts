@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core';
-import { agentCall, call, mustOk, providerWithPool, rawCall, startHarness, type Harness, type Res } from './helpers.js';
+import { agentCall, call, mustOk, providerWithPool, rawCall, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 const TOKEN_RE = /^apt_europe_[A-Za-z0-9_-]{22,}$/;
 const HOUR_MS = 3_600_000;
@@ -23,14 +23,7 @@ after(async () => {
   await h?.close();
 });
 
-const base = (p: Identity) => `/api/v1/providers/${p.publicKey}`;
 
-function assertError(r: Res, status: number, code?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
-  assert.deepEqual(Object.keys(r.body ?? {}), ['error'], r.text);
-  assert.equal(typeof r.body.error.message, 'string');
-  if (code) assert.equal(r.body.error.code, code, r.text);
-}
 
 async function createToken(body: Record<string, unknown> = {}, p = provider, pool = poolId, hh = h): Promise<any> {
   const r = await call(hh, p, 'POST', `${base(p)}/pools/${pool}/setup-tokens`, body);
