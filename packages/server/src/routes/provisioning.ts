@@ -43,6 +43,22 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     return ac.signal;
   };
 
+  /**
+   * `provisioned` and `failed` serve two callers: an agent confirms its own lease (fenced by
+   * lock_token), a provider completes a handed-off contract (no lease, no token).
+   */
+  const byAgentOrProvider = <T>(
+    req: FastifyRequest,
+    lockToken: number | undefined,
+    asAgent: (c: Caller, id: string, token: number) => Promise<T>,
+    asProvider: (provider: string, id: string) => Promise<T>,
+  ): Promise<T> => {
+    const { pubkey, id } = req.params as { pubkey: string; id: string };
+    if (req.signer?.kind !== 'agent') return asProvider(pubkey, id);
+    if (lockToken === undefined) throw badRequest('body.lock_token is required: send the token of your lease.');
+    return asAgent(caller(req), id, lockToken);
+  };
+
   return async (app) => {
     app.get('/providers/:pubkey/contracts/pending-provision', {
       config: { auth: AGENT_ONLY },
@@ -120,14 +136,9 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
     }, async (req) => {
       const body = req.body as { lock_token?: number; instance_details: Record<string, unknown> };
       if (Buffer.byteLength(JSON.stringify(body.instance_details)) > MAX_DETAILS_BYTES) throw badRequest('body.instance_details must be at most 64 KiB of JSON.');
-      const id = (req.params as { id: string }).id;
-      let r;
-      if (req.signer?.kind === 'agent') {
-        if (body.lock_token === undefined) throw badRequest('body.lock_token is required: confirm with the token of your lease.');
-        r = await provisioned(ctx.db, caller(req), id, body.lock_token, body.instance_details, policy);
-      } else {
-        r = await providerProvisioned(ctx.db, (req.params as { pubkey: string }).pubkey, id, body.instance_details, policy);
-      }
+      const r = await byAgentOrProvider(req, body.lock_token,
+        (c, id, token) => provisioned(ctx.db, c, id, token, body.instance_details, policy),
+        (provider, id) => providerProvisioned(ctx.db, provider, id, body.instance_details, policy));
       count('provisioned');
       return r;
     });
@@ -141,14 +152,9 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     }, async (req) => {
       const body = req.body as { lock_token?: number; error_message: string };
-      const id = (req.params as { id: string }).id;
-      let r;
-      if (req.signer?.kind === 'agent') {
-        if (body.lock_token === undefined) throw badRequest('body.lock_token is required: report with the token of your lease.');
-        r = await failed(ctx.db, caller(req), id, body.lock_token, body.error_message, policy);
-      } else {
-        r = await providerFailed(ctx.db, (req.params as { pubkey: string }).pubkey, id, body.error_message, policy);
-      }
+      const r = await byAgentOrProvider(req, body.lock_token,
+        (c, id, token) => failed(ctx.db, c, id, token, body.error_message, policy),
+        (provider, id) => providerFailed(ctx.db, provider, id, body.error_message, policy));
       count('failed');
       return r;
     });
