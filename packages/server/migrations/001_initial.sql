@@ -112,20 +112,19 @@ CREATE TABLE contract_sign_requests (
     -- deleted (DESIGN.md). Creation and deletion lock the offering row instead (store/offerings.ts).
 );
 CREATE INDEX contract_sign_requests_provider_idx ON contract_sign_requests (provider_pubkey, created_at DESC, contract_id DESC);
-CREATE INDEX contract_sign_requests_customer_idx ON contract_sign_requests (customer_pubkey);
-CREATE INDEX contract_sign_requests_offering_idx ON contract_sign_requests (provider_pubkey, offering_id);
+-- Every status change rewrites each index entry of the row (no HOT update), so contracts carry
+-- only the indexes a query needs, most of them partial.
+-- Deleting an offering: are any of its contracts unfinished?
+CREATE INDEX contract_sign_requests_open_offering_idx ON contract_sign_requests (provider_pubkey, offering_id)
+    WHERE status IN ('requested', 'accepted', 'provisioning', 'provisioning_failed');
 -- Work queue: only paid, accepted contracts are in it, so pending-provision stays small and fast.
 CREATE INDEX contract_sign_requests_pending_idx ON contract_sign_requests (provider_pubkey, created_at, contract_id)
-    WHERE status = 'accepted' AND payment_status = 'succeeded';
--- Dispatch by pool: the contracts of the offerings routed to one pool, oldest first.
-CREATE INDEX contract_sign_requests_pending_offering_idx ON contract_sign_requests (provider_pubkey, offering_id, created_at)
     WHERE status = 'accepted' AND payment_status = 'succeeded';
 -- Pool statistics: active contracts per offering.
 CREATE INDEX contract_sign_requests_active_offering_idx ON contract_sign_requests (provider_pubkey, offering_id)
     WHERE status IN ('accepted', 'provisioning', 'provisioned') AND payment_status = 'succeeded';
+-- Live leases: the sweeper, the expiry timer and revocation (few rows: only leases held now).
 CREATE INDEX contract_sign_requests_lock_expiry_idx ON contract_sign_requests (provisioning_lock_expires_at)
-    WHERE provisioning_lock_agent IS NOT NULL;
-CREATE INDEX contract_sign_requests_lock_agent_idx ON contract_sign_requests (provisioning_lock_agent)
     WHERE provisioning_lock_agent IS NOT NULL;
 CREATE INDEX contract_sign_requests_provisioned_by_idx ON contract_sign_requests (provisioned_by)
     WHERE status = 'provisioned';
