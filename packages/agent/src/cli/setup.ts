@@ -1,18 +1,9 @@
 import { Command, Option } from 'commander';
-import { runSetup, setupReport } from '../setup.js';
+import { runSetup, setupReport, type SetupInput } from '../setup.js';
 import { configOption, example } from './options.js';
 
-export interface SetupOptions {
-  token?: string;
-  tokenFile?: string;
-  apiUrl?: string;
-  serverKey?: string;
-  config: string;
-  keyFile?: string;
-  label?: string;
-  force?: boolean;
-  nonInteractive?: boolean;
-}
+/** The command's options are exactly what setup takes. */
+export type SetupOptions = SetupInput;
 
 export function setupCommand(): Command {
   return new Command('setup')
