@@ -22,8 +22,6 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
-export type Notification = { channel: string; payload: string };
-
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Runs fn in one transaction (READ COMMITTED); rolls back when fn throws. */

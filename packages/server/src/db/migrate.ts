@@ -49,11 +49,3 @@ export async function migrate(db: Db, migrations?: Migration[]): Promise<string[
     return applied;
   });
 }
-
-/** True when every known migration is recorded (used by /readyz). */
-export async function migrationsApplied(db: Db, expected: number): Promise<boolean> {
-  const r = await db.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM schema_migrations",
-  );
-  return (r.rows[0]?.n ?? 0) >= expected;
-}

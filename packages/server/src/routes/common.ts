@@ -18,4 +18,3 @@ export function errors(...codes: number[]) {
   return Object.fromEntries(codes.map((c) => [c, ErrorBody]));
 }
 
-export const SIGNED = [{ signature: [] }];

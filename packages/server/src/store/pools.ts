@@ -140,16 +140,6 @@ export async function deletePool(db: Db, provider: string, poolId: string): Prom
   });
 }
 
-/** The pool an agent-facing call needs: name, location, type. */
-export async function poolBrief(db: Queryable, poolId: string) {
-  return (
-    await db.query<{ pool_id: string; name: string; location: string; provisioner_type: string; provider_pubkey: string }>(
-      `SELECT pool_id, name, location, provisioner_type, provider_pubkey FROM agent_pools WHERE pool_id = $1`,
-      [poolId],
-    )
-  ).rows[0];
-}
-
 function translatePoolError(err: unknown, name: string): unknown {
   const code = pgCode(err);
   if (code === PG_UNIQUE_VIOLATION) return conflict('pool_name_taken', `You already have a pool named "${name}"; pick another name.`);
