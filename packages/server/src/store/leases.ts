@@ -46,8 +46,8 @@ const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, o.provisioner_type, o.provisioner_con
 
 /**
  * Contracts an agent may be granted: paid, accepted, not backing off, lease free, expired or its
- * own, routed to its pool. `$1` provider, `$2` agent, `$3` pool id (when pooled). Uses
- * contract_sign_requests_pending_*_idx; routing follows routing.ts.
+ * own, routed to its pool. `$1` provider, `$2` agent, `$3` pool id (when pooled). Walks
+ * contract_sign_requests_pending_idx oldest first; routing follows routing.ts.
  */
 function eligibleWhere(pooled: boolean): string {
   const routed = pooled ? `AND ${ROUTED_TO_ME}` : '';
