@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const ifMissing = process.argv.includes('--if-missing');
-const order = ['core', 'server', 'agent', 'web'];
+const order = ['core', 'testkit', 'server', 'agent', 'web'];
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);

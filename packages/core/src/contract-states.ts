@@ -1,25 +1,120 @@
-// The non-lease part of the contract state machine of DESIGN.md "Leases and exactly-once" →
-// Statuses; everything not listed is answered 409 by the server.
-import type { ContractStatus, PaymentStatus } from './schemas.js';
+// The contract state table (DESIGN.md "Leases and exactly-once" → Statuses, and "Teardown after
+// provisioning (v3)"). Every status change the server makes is checked against TRANSITIONS; the
+// dashboard and dcctl offer an action only where the table allows it.
+
+export const CONTRACT_STATUSES = [
+  'requested',
+  'accepted',
+  'rejected',
+  'provisioning',
+  'provisioned',
+  'provisioning_failed',
+  'cancelled',
+  'terminating',
+  'terminated',
+  'termination_failed',
+] as const;
+export type ContractStatus = (typeof CONTRACT_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly ContractStatus[] = ['rejected', 'cancelled', 'terminated'];
+
+export const PAYMENT_STATUSES = ['pending', 'succeeded', 'failed', 'refunded'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /**
- * Transitions decided by a person or a payment. Lease-driven moves (handoff → provisioning,
- * provisioned, failed) are fenced by the lease token and live in the server's leases module.
+ * What moves a contract. People and payments: accept, reject, cancel (customer), refund
+ * (operator), terminate (provider, v3), retry (provider). Leases: grant (a new lease or a
+ * renewal), release, expire (the lease ran out, attempts left), exhaust (a failure or expiry that
+ * reaches the attempt limit), fail (a failed attempt with attempts left), provision (agent, or a
+ * provider completing a handed-off contract), handoff (to a person), terminated (teardown done).
  */
-export type ContractAction = 'accept' | 'reject' | 'cancel' | 'retry' | 'refund';
+export const CONTRACT_ACTIONS = [
+  'accept',
+  'reject',
+  'cancel',
+  'refund',
+  'terminate',
+  'retry',
+  'grant',
+  'release',
+  'expire',
+  'fail',
+  'exhaust',
+  'provision',
+  'handoff',
+  'terminated',
+] as const;
+export type ContractAction = (typeof CONTRACT_ACTIONS)[number];
 
-/** From which statuses each action may move a contract. */
-export const ALLOWED_FROM: Readonly<Record<ContractAction, readonly ContractStatus[]>> = {
-  accept: ['requested'],
-  reject: ['requested'],
-  cancel: ['requested', 'accepted', 'provisioning', 'provisioning_failed'],
-  retry: ['provisioning_failed'],
-  // A refund cancels the contract, provisioned or not; rejected and cancelled stay as they are.
-  refund: ['requested', 'accepted', 'provisioning', 'provisioned', 'provisioning_failed'],
+type Table = { readonly [S in ContractStatus]: { readonly [A in ContractAction]?: ContractStatus } };
+
+/**
+ * from → action → to. A pair that is not listed is refused (409). Teardown rows (terminate,
+ * terminating, termination_failed) are the v3 contract; until teardown is built, cancel and refund
+ * of a contract that was granted a lease still end in `cancelled` (v2), and the teardown issue
+ * moves those rows to `terminating`.
+ */
+export const TRANSITIONS: Table = {
+  requested: { accept: 'accepted', reject: 'rejected', cancel: 'cancelled', refund: 'cancelled' },
+  accepted: {
+    grant: 'accepted',
+    release: 'accepted',
+    expire: 'accepted',
+    fail: 'accepted',
+    exhaust: 'provisioning_failed',
+    provision: 'provisioned',
+    handoff: 'provisioning',
+    cancel: 'cancelled',
+    refund: 'cancelled',
+  },
+  provisioning: { provision: 'provisioned', fail: 'accepted', cancel: 'cancelled', refund: 'cancelled' },
+  // A late confirmation with the current token wins: the machine exists. A late failure keeps it failed.
+  provisioning_failed: { provision: 'provisioned', fail: 'provisioning_failed', retry: 'accepted', cancel: 'cancelled', refund: 'cancelled' },
+  provisioned: { refund: 'cancelled', terminate: 'terminating' },
+  terminating: {
+    grant: 'terminating',
+    release: 'terminating',
+    expire: 'terminating',
+    fail: 'terminating',
+    exhaust: 'termination_failed',
+    terminated: 'terminated',
+  },
+  termination_failed: { retry: 'terminating', terminated: 'terminated' },
+  rejected: {},
+  cancelled: {},
+  terminated: {},
 };
 
-export const PAYMENT_ALLOWED_FROM: Readonly<Record<Exclude<PaymentStatus, 'pending'>, readonly PaymentStatus[]>> = {
-  succeeded: ['pending'],
-  failed: ['pending'],
-  refunded: ['succeeded'],
+/** The status `action` moves a `from` contract to, or null when the table refuses it. */
+export function nextStatus(from: ContractStatus, action: ContractAction): ContractStatus | null {
+  return TRANSITIONS[from][action] ?? null;
+}
+
+export function canApply(from: ContractStatus, action: ContractAction): boolean {
+  return nextStatus(from, action) !== null;
+}
+
+/** Statuses from which `action` is allowed. */
+export function allowedFrom(action: ContractAction): ContractStatus[] {
+  return CONTRACT_STATUSES.filter((s) => canApply(s, action));
+}
+
+/** Payment: pending → succeeded | failed; succeeded → refunded. */
+export const PAYMENT_TRANSITIONS: { readonly [P in PaymentStatus]: readonly PaymentStatus[] } = {
+  pending: ['succeeded', 'failed'],
+  succeeded: ['refunded'],
+  failed: [],
+  refunded: [],
 };
+
+export function canSetPayment(from: PaymentStatus, to: PaymentStatus): boolean {
+  return PAYMENT_TRANSITIONS[from].includes(to);
+}
+
+/** The actions a provider can take on a contract from the dashboard or dcctl. */
+export const PROVIDER_ACTIONS = ['accept', 'reject', 'retry'] as const satisfies readonly ContractAction[];
+export type ProviderAction = (typeof PROVIDER_ACTIONS)[number];
+
+export function providerActionsFor(status: ContractStatus): ProviderAction[] {
+  return PROVIDER_ACTIONS.filter((a) => canApply(status, a));
+}

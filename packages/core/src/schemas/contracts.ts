@@ -1,0 +1,87 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { CONTRACT_STATUSES, PAYMENT_STATUSES, type ContractStatus, type PaymentStatus } from '../contract-states.js';
+import { HOSTNAME, OFFERING_ID, OS_IMAGE } from '../limits.js';
+import { AnyObject, DateTime, Nullable, NullableDateTime, Pubkey, RuleString } from './common.js';
+import { ListQuery } from './offerings.js';
+import { RegionIdSchema } from './pools.js';
+
+export const ContractStatusSchema = Type.Unsafe<ContractStatus>(Type.String({ enum: [...CONTRACT_STATUSES] }));
+export const PaymentStatusSchema = Type.Unsafe<PaymentStatus>(Type.String({ enum: [...PAYMENT_STATUSES] }));
+
+export const InstanceConfig = Type.Object(
+  {
+    hostname: Type.Optional(RuleString(HOSTNAME)),
+    os_image: Type.Optional(RuleString(OS_IMAGE)),
+    cpu_cores: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+    memory_mb: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_777_216 })),
+    disk_gb: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576 })),
+  },
+  { additionalProperties: false },
+);
+export type InstanceConfig = Static<typeof InstanceConfig>;
+
+export const ContractCreate = Type.Object(
+  {
+    provider_pubkey: Pubkey,
+    offering_id: RuleString(OFFERING_ID),
+    ssh_pubkey: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'one line of OpenSSH public key' })),
+    instance_config: Type.Optional(InstanceConfig),
+  },
+  { additionalProperties: false },
+);
+export type ContractCreate = Static<typeof ContractCreate>;
+
+export const PAYMENT_OUTCOMES = ['succeeded', 'failed', 'refunded'] as const satisfies readonly PaymentStatus[];
+export type PaymentOutcome = (typeof PAYMENT_OUTCOMES)[number];
+export const PaymentInput = Type.Object(
+  { status: Type.Unsafe<PaymentOutcome>(Type.String({ enum: [...PAYMENT_OUTCOMES], description: 'succeeded, failed or refunded' })) },
+  { additionalProperties: false },
+);
+export type PaymentInput = Static<typeof PaymentInput>;
+
+export const Contract = Type.Object({
+  contract_id: Type.String(),
+  provider_pubkey: Type.String(),
+  offering_id: Type.String(),
+  customer_pubkey: Type.String(),
+  status: ContractStatusSchema,
+  payment_status: PaymentStatusSchema,
+  created_at: DateTime,
+  updated_at: DateTime,
+  lock_agent: Nullable(Type.String()),
+  /** The lock holder's label (null when it has none or no lease is held), so lists need no agent lookup. */
+  lock_agent_label: Nullable(Type.String()),
+  lock_token: Type.Integer(),
+  lock_expires_at: NullableDateTime,
+  attempts: Type.Integer(),
+  next_attempt_at: NullableDateTime,
+  last_error: Nullable(Type.String()),
+  provisioned_by: Nullable(Type.String()),
+  provisioned_by_label: Nullable(Type.String()),
+  provisioned_at: NullableDateTime,
+  instance_details: Nullable(AnyObject),
+  ssh_pubkey: Nullable(Type.String()),
+  instance_config: Nullable(AnyObject),
+  offering_name: Nullable(Type.String()),
+  datacenter_region: Nullable(RegionIdSchema),
+  resolved_pool_id: Nullable(Type.String()),
+});
+export type Contract = Static<typeof Contract>;
+
+export const ContractListQuery = Type.Composite([ListQuery, Type.Object({ status: Type.Optional(ContractStatusSchema) })]);
+export type ContractListQuery = Static<typeof ContractListQuery>;
+
+export const CONTRACT_EVENTS = [
+  'granted', 'renewed', 'released', 'expired', 'provisioned', 'failed', 'handed_off', 'cancelled', 'retried',
+  'terminate_requested', 'terminated', 'termination_failed',
+] as const;
+export type ContractEventKind = (typeof CONTRACT_EVENTS)[number];
+export const ContractEvent = Type.Object({
+  event_id: Type.Integer(),
+  at: DateTime,
+  event: Type.Unsafe<ContractEventKind>(Type.String({ enum: [...CONTRACT_EVENTS] })),
+  agent_pubkey: Nullable(Type.String()),
+  lock_token: Type.Integer(),
+  detail: Nullable(Type.String()),
+});
+export type ContractEvent = Static<typeof ContractEvent>;
