@@ -2,6 +2,7 @@
 // satisfy the dashboard's CSP (script-src 'self', no inline styles): one external module script,
 // one stylesheet, no inline bootstrap code.
 import { rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
@@ -20,10 +21,28 @@ function cleanBundleOutput(): Plugin {
   };
 }
 
+/**
+ * The bundle runs in a browser: importing a node builtin (or `@dc/core/node`, core's node:crypto
+ * half) fails the build, where Vite would otherwise swap in a stub that throws at run time.
+ */
+function browserOnly(): Plugin {
+  const builtins = new Set(builtinModules);
+  return {
+    name: 'dc-browser-only',
+    enforce: 'pre',
+    resolveId(id, importer) {
+      if (id.startsWith('node:') || builtins.has(id) || id === '@dc/core/node' || id.startsWith('@dc/core/dist/src/node')) {
+        this.error(`${importer ?? 'the entry'} imports ${id}: the dashboard must not use node-only modules (import from @dc/core, never @dc/core/node)`);
+      }
+      return null;
+    },
+  };
+}
+
 export default defineConfig({
   root,
   base: '/dashboard/',
-  plugins: [react(), cleanBundleOutput()],
+  plugins: [browserOnly(), react(), cleanBundleOutput()],
   build: {
     outDir,
     emptyOutDir: false,

@@ -3,12 +3,12 @@ import { ApiClient } from './api/client.js';
 import { Transport } from './api/transport.js';
 import { AgentsApi } from './api/agents.js';
 import { loadConfig, type AgentConfig } from './config.js';
-import { checkIdentity } from './daemon/agent.js';
+import { checkIdentity } from './delegation.js';
 import { errorMessage, ApiError } from './errors.js';
 import { readKeyFile } from './keys.js';
 import { createLogger } from './log.js';
 import { createProvisioner } from './provisioners/index.js';
-import type { Identity } from '@dc/core';
+import type { Identity } from '@dc/core/node';
 
 export type CheckName = 'config' | 'key' | 'delegation' | 'api' | 'provisioner';
 export interface Check {

@@ -1,4 +1,5 @@
 // Error types and the one function that decides what an error means for the daemon.
+import { ERROR_CATALOGUE, isErrorCode, type ErrorCode } from '@dc/core';
 
 /** Exit codes (documented in README.md; the systemd unit does not restart on EXIT_REVOKED). */
 export const EXIT_OK = 0;
@@ -67,34 +68,105 @@ export type Disposition =
   /** Any other refusal: not worth retrying, not a reason to stop. */
   | { kind: 'rejected' };
 
+const TRANSIENT: Disposition = { kind: 'transient' };
+const REJECTED: Disposition = { kind: 'rejected' };
+
 /** The one place that decides which errors are fatal, transient or lease-ending. */
 export function classify(err: unknown): Disposition {
-  if (err instanceof NetworkError) return { kind: 'transient' };
+  if (err instanceof NetworkError) return TRANSIENT;
   if (err instanceof ConfigError) return { kind: 'fatal', exitCode: EXIT_CONFIG, message: err.message };
-  if (!(err instanceof ApiError)) return { kind: 'rejected' };
-  if (err.status === 401 && (err.code === 'agent_revoked' || err.code === 'unknown_agent')) {
-    const why = err.code === 'agent_revoked' ? 'this agent has been revoked by its provider' : 'the API does not know this agent key';
-    return {
-      kind: 'fatal',
-      exitCode: EXIT_REVOKED,
-      message: `${why} (401 ${err.code}); it stops and will not retry. To bring this host back, create a new setup token for the pool and run "dc-agent setup --force".`,
-    };
+  if (!(err instanceof ApiError)) return REJECTED;
+  // A catalogue code with another status is not dc-api's answer (a proxy's, say): judge it by status.
+  if (isErrorCode(err.code) && ERROR_CATALOGUE[err.code].status === err.status) return classifyCode(err.code, err);
+  return classifyStatus(err.status);
+}
+
+/** Every code of the catalogue, decided here: a new code does not compile until it is. */
+function classifyCode(code: ErrorCode, err: ApiError): Disposition {
+  switch (code) {
+    case 'agent_revoked':
+    case 'unknown_agent': {
+      const why = code === 'agent_revoked' ? 'this agent has been revoked by its provider' : 'the API does not know this agent key';
+      return {
+        kind: 'fatal',
+        exitCode: EXIT_REVOKED,
+        message: `${why} (401 ${code}); it stops and will not retry. To bring this host back, create a new setup token for the pool and run "dc-agent setup --force".`,
+      };
+    }
+    // The auth layer: this key acts for another provider than the config says. (not_routed
+    // concerns one contract, not the agent.)
+    case 'forbidden':
+      return {
+        kind: 'fatal',
+        exitCode: EXIT_CONFIG,
+        message: `the API refused this agent (403: ${err.message}); check agent.provider_pubkey and agent.api_url in the configuration.`,
+      };
+    case 'lease_lost':
+    case 'contract_cancelled':
+      return { kind: 'lease_gone', code };
+    // Outages and overload. 401s about the request itself (clock skew, a proxy rewriting
+    // requests, a reused nonce) may heal: retry.
+    case 'internal_error':
+    case 'database_unavailable':
+    case 'agent_bundle_missing':
+    case 'installer_missing':
+    case 'dashboard_not_built':
+    case 'rate_limited':
+    case 'unauthenticated':
+    case 'bad_signature':
+    case 'stale_request':
+    case 'replayed_request':
+    case 'invalid_token':
+      return TRANSIENT;
+    // Refusals of one grant (v3 fleet rules): another agent, a later try or a person decides; the
+    // agent goes on with other work.
+    case 'sticky_owner':
+    case 'pool_paused':
+    case 'agent_draining':
+    case 'agent_cooling_down':
+    case 'agent_at_capacity':
+    case 'retry_elsewhere':
+    case 'lock_held':
+    case 'backing_off':
+    case 'not_routed':
+    case 'not_provisionable':
+    case 'not_paid':
+    case 'invalid_transition':
+      return REJECTED;
+    // The request or its target is wrong: retrying the same request cannot help.
+    case 'invalid_input':
+    case 'invalid_json':
+    case 'invalid_csv':
+    case 'invalid_host':
+    case 'bad_request':
+    case 'unknown_pool':
+    case 'pool_type_mismatch':
+    case 'fallback_mismatch':
+    case 'fallback_cycle':
+    case 'not_found':
+    case 'provider_not_registered':
+    case 'offering_not_found':
+    case 'token_used':
+    case 'agent_exists':
+    case 'pool_name_taken':
+    case 'pool_not_empty':
+    case 'pool_in_use':
+    case 'offering_exists':
+    case 'offering_in_use':
+    case 'token_expired':
+    case 'body_too_large':
+    case 'unsupported_media_type':
+      return REJECTED;
+    default: {
+      const _never: never = code;
+      return _never;
+    }
   }
-  // 403 `forbidden` is the auth layer: this key acts for another provider than the config says.
-  // Other 403s (not_routed) concern one contract, not the agent.
-  if (err.status === 403 && err.code === 'forbidden') {
-    return {
-      kind: 'fatal',
-      exitCode: EXIT_CONFIG,
-      message: `the API refused this agent (403: ${err.message}); check agent.provider_pubkey and agent.api_url in the configuration.`,
-    };
-  }
-  if (err.status === 409 && (err.code === 'lease_lost' || err.code === 'contract_cancelled')) {
-    return { kind: 'lease_gone', code: err.code };
-  }
-  // 401 bad_signature / stale_request (clock skew, a proxy rewriting requests) may heal: retry.
-  if (err.status >= 500 || err.status === 429 || err.status === 408 || err.status === 401) return { kind: 'transient' };
-  return { kind: 'rejected' };
+}
+
+/** An answer without a catalogue code (a proxy, a load balancer, an older API). */
+function classifyStatus(status: number): Disposition {
+  return status >= 500 || status === 429 || status === 408 || status === 401 ? TRANSIENT : REJECTED;
 }
 
 export function errorMessage(err: unknown): string {

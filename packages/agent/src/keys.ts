@@ -3,7 +3,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { identityFromSeed, seedHex, type Identity } from '@dc/core';
+import { identityFromSeed, seedHex, type Identity } from '@dc/core/node';
 import { ConfigError } from './errors.js';
 
 export function encodeKey(identity: Identity): string {

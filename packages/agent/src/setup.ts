@@ -4,12 +4,15 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { HEX_KEY_RE, delegationMessage, generateIdentity, looksLikeSetupToken, publicKeyFromHex, verifyMessage, type AgentSetupResult } from '@dc/core';
+import { HEX_KEY_RE, looksLikeSetupToken, type AgentSetupResult } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
 import { AgentsApi } from './api/agents.js';
 import { Transport } from './api/transport.js';
-import { nextSteps, renderConfig } from './config.js';
+import { renderConfig } from './config.js';
+import { checkSetupAnswer } from './delegation.js';
 import { ApiError, CliError, EXIT_ALREADY_CONFIGURED, EXIT_USAGE, NetworkError } from './errors.js';
 import { removeQuietly, writeKeyFile, writePrivateFile } from './keys.js';
+import { nextSteps } from './provisioners/index.js';
 
 export interface SetupInput {
   token?: string;
@@ -104,8 +107,8 @@ export async function runSetup(input: SetupInput): Promise<SetupOutcome> {
     writeKeyFile(pendingKey, identity);
     let result: AgentSetupResult;
     try {
-      result = await api.setup({ token, agentPubkey: identity.publicKey, label: input.label });
-      verifyDelegation(result, identity.publicKey, serverKey);
+      result = await api.setup({ token, agent_pubkey: identity.publicKey, ...(input.label ? { label: input.label } : {}) });
+      checkSetupAnswer(result, identity.publicKey, serverKey);
     } catch (err) {
       removeQuietly(pendingKey);
       throw err;
@@ -131,15 +134,6 @@ export async function runSetup(input: SetupInput): Promise<SetupOutcome> {
   } finally {
     transport.close();
   }
-}
-
-export function verifyDelegation(r: AgentSetupResult, agentPubkey: string, serverKey: string): void {
-  const d = r.delegation;
-  if (d.agent_pubkey !== agentPubkey || d.provider_pubkey !== r.provider_pubkey || d.pool_id !== r.pool_id) {
-    throw new CliError('the API answered with a delegation for another key, provider or pool; refusing it.');
-  }
-  const ok = verifyMessage(publicKeyFromHex(serverKey), delegationMessage(d), r.delegation_signature);
-  if (!ok) throw new CliError(`the delegation's signature does not verify against server key ${serverKey}; refusing it (nothing was written).`);
 }
 
 function explainSetupError(err: unknown, apiUrl: string): unknown {

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateIdentity } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
 import { encodeKey, writeKeyFile } from '../src/keys.js';
 import { runSetup } from '../src/setup.js';
 import { FakeApi } from './fake-api.js';

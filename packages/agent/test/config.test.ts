@@ -1,8 +1,10 @@
 // The configuration file: what setup writes parses back; every problem names its field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PROVISIONER_TYPES } from '@dc/core';
 import { parseConfig, renderConfig, type RenderInput } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { PROVISIONERS, nextSteps } from '../src/provisioners/index.js';
 
 const input: RenderInput = {
   apiUrl: 'https://api.example.net',
@@ -26,7 +28,7 @@ test('what setup writes for a manual pool is complete and parses back', () => {
   assert.equal(c.agent.lockTimeoutSeconds, 300);
   assert.equal(c.agent.maxConcurrent, 2);
   assert.equal(c.agent.stateFile, '/etc/dc-agent/state.json', 'the state file sits next to the config');
-  assert.deepEqual(c.provisioner, { type: 'manual', manual: { webhookUrl: null, webhookTimeoutSeconds: 10 } });
+  assert.deepEqual(c.provisioner, { type: 'manual', settings: { webhookUrl: null, webhookTimeoutSeconds: 10 } });
   assert.deepEqual(c.delegation?.permissions, ['fetch_contracts', 'heartbeat', 'provision']);
 });
 
@@ -62,4 +64,18 @@ test('each invalid value is reported with its dotted field name', () => {
   assert.equal(fieldOf(filled.replace('template_vmid = 0', 'template_vmid = 9000')), null);
   assert.equal(fieldOf(filled.replace('template_vmid = 0', 'template_vmid = 9000').replace('https://pve1.example.net:8006', 'http://pve1.example.net:8006')), 'provisioner.proxmox.api_url');
   assert.equal(fieldOf(filled.replace('template_vmid = 0', 'template_vmid = 9000').replace('dc-agent@pve!prov', 'just-a-name')), 'provisioner.proxmox.api_token_id');
+});
+
+test('every provisioner type core knows has a module: setup writes its section, prints its next steps, and run reads it back', () => {
+  for (const type of PROVISIONER_TYPES) {
+    assert.equal(PROVISIONERS[type].type, type);
+    const text = renderConfig({ ...input, provisionerType: type });
+    assert.match(text, new RegExp(`^type = "${type}"\n\n\\[provisioner\\.${type}\\]$`, 'm'));
+    assert.ok(nextSteps(type).length > 0, `${type} tells a person what to fill in`);
+    // Parses, or stops at a placeholder of its own section (never at another section).
+    const field = fieldOf(text);
+    assert.ok(field === null || field.startsWith(`provisioner.${type}.`), `${type}: ${field}`);
+  }
+  assert.deepEqual(nextSteps('vmware'), [], 'a type this agent does not know gets no section and no steps');
+  assert.doesNotMatch(renderConfig({ ...input, provisionerType: 'vmware' }), /\[provisioner\.vmware\]/);
 });

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { generateIdentity } from '@dc/core';
+import { setupOneLiner } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
 import {
   BUNDLE, SCRIPT_USER, agentCli, cleanup, createOffering, createPool, createProvider, createToken, paidContract, patchToml, readToml,
   runAgentCli, scriptFixture, serverKey, sharedDir, startApi, tempDir, waitFor, type TestApi,
@@ -86,9 +87,13 @@ test('the installer stops with instructions when Node.js is missing or older tha
 test('one-liner install into a prefix, dc-agent run provisions a paid contract, SIGTERM exits 0', async () => {
   const provider = await createProvider(api);
   const poolId = await createPool(api, provider, { name: 'europe-script', location: 'europe', provisioner_type: 'script' });
-  const { token, setup_command } = await createToken(api, provider, poolId, 'node-1');
+  const { token, setup_command: shown, fields } = await createToken(api, provider, poolId, 'node-1');
   const key = await serverKey(api);
-  // The dashboard's command (http is allowed here only because the API is on loopback).
+  assert.deepEqual(fields, { api_url: api.url, token, server_key: key });
+  // The one-liner is built from the fields by core, for the dashboard and here alike (plain http
+  // only because the API is on loopback).
+  const setup_command = setupOneLiner(fields);
+  assert.equal(shown, setup_command);
   assert.equal(setup_command, `curl -fsSL ${api.url}/setup | bash -s -- --token ${token} --api-url ${api.url} --server-key ${key}`);
 
   const prefix = join(dir, 'root');

@@ -3,7 +3,8 @@
 // signature with the same DC1 message the real API uses.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { delegationMessage, generateIdentity, publicKeyFromHex, requestMessage, signMessage, verifyMessage, type Identity } from '@dc/core';
+import { delegationMessage, type AgentSetupResult, type HeartbeatResult, type WorkItem } from '@dc/core';
+import { generateIdentity, publicKeyFromHex, requestMessage, signMessage, verifyMessage, type Identity } from '@dc/core/node';
 
 export interface FakeContract {
   contract_id: string;
@@ -67,7 +68,9 @@ export class FakeApi {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private item(c: FakeContract) {
+  /** The wire shape is core's WorkItem, so the fake cannot drift from what the real API sends. */
+  private item(c: FakeContract): WorkItem {
+    const now = new Date().toISOString();
     return {
       contract_id: c.contract_id,
       provider_pubkey: this.provider,
@@ -75,12 +78,24 @@ export class FakeApi {
       customer_pubkey: 'cd'.repeat(32),
       status: c.status,
       payment_status: 'succeeded',
+      created_at: now,
+      updated_at: now,
       lock_agent: c.lock_agent,
+      lock_agent_label: null,
       lock_token: c.lock_token,
       lock_expires_at: c.lock_agent ? new Date(Date.now() + 300_000).toISOString() : null,
       lock_ttl_seconds: 300,
+      attempts: 0,
+      next_attempt_at: null,
+      last_error: null,
+      provisioned_by: c.provisioned_by,
+      provisioned_by_label: null,
+      provisioned_at: c.status === 'provisioned' ? now : null,
+      instance_details: c.instance_details,
       ssh_pubkey: null,
       instance_config: null,
+      offering_name: null,
+      datacenter_region: null,
       provisioner_type: 'script',
       provisioner_config: null,
       resolved_pool_id: this.poolId,
@@ -116,7 +131,7 @@ export class FakeApi {
 
     if (method === 'POST' && path === '/api/v1/agents/setup') {
       const delegation = { provider_pubkey: this.provider, agent_pubkey: json.agent_pubkey, pool_id: this.poolId, permissions: ['fetch_contracts', 'heartbeat', 'provision'], issued_at: new Date().toISOString() };
-      return send(201, {
+      const result: AgentSetupResult = {
         provider_pubkey: this.provider,
         pool_id: this.poolId,
         pool_name: 'fake-pool',
@@ -125,10 +140,14 @@ export class FakeApi {
         permissions: delegation.permissions,
         delegation,
         delegation_signature: signMessage(this.serverKey.privateKey, delegationMessage(delegation)),
-      });
+      };
+      return send(201, result);
     }
     const base = `/api/v1/providers/${this.provider}`;
-    if (method === 'POST' && path === `${base}/heartbeat`) return send(200, { acknowledged: true, pool_id: this.poolId, pool_name: 'fake-pool', next_heartbeat_seconds: 1 });
+    if (method === 'POST' && path === `${base}/heartbeat`) {
+      const beat: HeartbeatResult = { acknowledged: true, pool_id: this.poolId, pool_name: 'fake-pool', next_heartbeat_seconds: 1 };
+      return send(200, beat);
+    }
     if (method === 'POST' && path === `${base}/contracts/claim`) {
       if (!this.claimSupported) return error(404, 'not_found', `No route for POST ${path}.`);
       return send(200, { items: [] });

@@ -1,14 +1,18 @@
 // Agent test harness: a real dc-api (in-process, listening on a free loopback port, on its own
-// database: PGlite, or PostgreSQL with TEST_DATABASE_URL), a signed HTTP client for providers,
-// customers and the operator, and helpers to run dc-agent (the built bundle) as a child process.
+// database: PGlite, or PostgreSQL with TEST_DATABASE_URL), the test kit's signed client for
+// providers, customers and the operator, and helpers to run dc-agent (the built bundle) as a child
+// process.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { authorityOf, generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import type { BodyOf, Contract, ContractEvent, ENDPOINTS, KeyHeader, OfferingCreate, SetupFields } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
+import { SignedClient, mustOk, type Res } from '@dc/testkit';
 import { startServer, type RunningServer } from '@dc/server/dist/src/server.js';
 import { createTestDb, operator, testConfig, type TestDb } from '@dc/server/dist/test/helpers.js';
 
@@ -62,17 +66,12 @@ export function tempDir(name = 'dc-agent-test-'): string {
 
 // ---- the API --------------------------------------------------------------------------------
 
-export interface Res<T = any> {
-  status: number;
-  body: T;
-  text: string;
-}
-
 export interface TestApi {
   url: string;
   port: number;
   server: RunningServer;
   testDb: TestDb;
+  client: SignedClient;
   call<T = any>(who: Identity | null, method: string, path: string, body?: unknown, keyHeader?: KeyHeader): Promise<Res<T>>;
   ok<T = any>(who: Identity | null, method: string, path: string, body?: unknown): Promise<T>;
   /** Stops listening (the database stays, so start() can bring the same API back). */
@@ -88,6 +87,8 @@ export async function startApi(env: Record<string, string> = {}, opts: { port?: 
   let server = await startServer(config, { db: testDb.db, listen: true, jobs: true, logger: false });
   const port = (server.app.server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
+  const agent = new http.Agent({ keepAlive: true });
+  const client = SignedClient.http(url, agent);
   let running = true;
   const api: TestApi = {
     url,
@@ -96,25 +97,12 @@ export async function startApi(env: Record<string, string> = {}, opts: { port?: 
       return server;
     },
     testDb,
-    async call<T = any>(who: Identity | null, method: string, path: string, body?: unknown, keyHeader: KeyHeader = 'X-Public-Key'): Promise<Res<T>> {
-      const raw = body === undefined ? '' : JSON.stringify(body);
-      const headers: Record<string, string> = {};
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      if (who) Object.assign(headers, signRequestHeaders(who, { method, host: authorityOf(url), path, body: raw }, { keyHeader }));
-      const r = await fetch(url + path, { method, headers, body: body === undefined ? undefined : raw });
-      const text = await r.text();
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      return { status: r.status, body: parsed as T, text };
+    client,
+    call<T = any>(who: Identity | null, method: string, path: string, body?: unknown, keyHeader: KeyHeader = 'X-Public-Key'): Promise<Res<T>> {
+      return client.request<T>(who, method, path, body, { keyHeader });
     },
     async ok<T = any>(who: Identity | null, method: string, path: string, body?: unknown): Promise<T> {
-      const r = await api.call<T>(who, method, path, body);
-      if (r.status >= 300) throw new Error(`${method} ${path}: expected success, got ${r.status}: ${r.text}`);
-      return r.body;
+      return mustOk(await api.call<T>(who, method, path, body), `${method} ${path}`).body;
     },
     async stop() {
       if (!running) return;
@@ -128,6 +116,7 @@ export async function startApi(env: Record<string, string> = {}, opts: { port?: 
     },
     async close() {
       await api.stop();
+      agent.destroy();
       await testDb.drop();
     },
   };
@@ -139,35 +128,43 @@ export interface ProviderPool {
   poolId: string;
 }
 
+// Typed calls are "call, then mustOk" in two statements: TypeScript gives up (too deep) when the
+// call's generic result is inferred inside mustOk's argument.
 export async function createProvider(api: TestApi, name = 'Test Provider'): Promise<Identity> {
   const provider = generateIdentity();
-  await api.ok(provider, 'PUT', `/api/v1/providers/${provider.publicKey}`, { name });
+  const r = await api.client.call(provider, 'putProvider', { params: { pubkey: provider.publicKey }, body: { name } });
+  mustOk(r);
   return provider;
 }
 
-export async function createPool(api: TestApi, provider: Identity, pool: { name: string; location: string; provisioner_type: string }): Promise<string> {
-  const r = await api.ok(provider, 'POST', `/api/v1/providers/${provider.publicKey}/pools`, pool);
-  return r.pool_id as string;
+export async function createPool(api: TestApi, provider: Identity, pool: BodyOf<(typeof ENDPOINTS)['createPool']>): Promise<string> {
+  const r = await api.client.call(provider, 'createPool', { params: { pubkey: provider.publicKey }, body: pool });
+  return mustOk(r).body.pool_id;
 }
 
-export async function createToken(api: TestApi, provider: Identity, poolId: string, label?: string): Promise<{ token: string; setup_command: string }> {
-  return api.ok(provider, 'POST', `/api/v1/providers/${provider.publicKey}/pools/${poolId}/setup-tokens`, label ? { label } : {});
+export interface CreatedToken {
+  token: string;
+  /** The dashboard's one-liner, as the server wrote it. */
+  setup_command: string;
+  /** What the one-liner and `dc-agent setup` are built from (core's setupOneLiner / setupArgs). */
+  fields: SetupFields;
+}
+
+export async function createToken(api: TestApi, provider: Identity, poolId: string, label?: string): Promise<CreatedToken> {
+  const r = await api.client.call(provider, 'createSetupToken', { params: { pubkey: provider.publicKey, pool_id: poolId }, body: label ? { label } : {} });
+  const { token, setup_command, api_url, server_key } = mustOk(r).body;
+  return { token, setup_command, fields: { api_url, token, server_key } };
 }
 
 export async function serverKey(api: TestApi): Promise<string> {
-  return (await api.ok(null, 'GET', '/api/v1/server-key')).public_key as string;
+  const r = await api.client.call(null, 'serverKey');
+  return mustOk(r).body.public_key;
 }
 
-export async function createOffering(api: TestApi, provider: Identity, o: Record<string, unknown> & { offering_id: string }): Promise<void> {
-  await api.ok(provider, 'POST', `/api/v1/providers/${provider.publicKey}/offerings`, {
-    name: o.offering_id,
-    product_type: 'compute',
-    datacenter_country: 'DE',
-    monthly_price: 5,
-    currency: 'EUR',
-    provisioner_type: 'script',
-    ...o,
-  });
+export async function createOffering(api: TestApi, provider: Identity, o: Partial<OfferingCreate> & { offering_id: string }): Promise<void> {
+  const body: OfferingCreate = { name: o.offering_id, product_type: 'compute', datacenter_country: 'DE', monthly_price: 5, currency: 'EUR', provisioner_type: 'script', ...o };
+  const r = await api.client.call(provider, 'createOffering', { params: { pubkey: provider.publicKey }, body });
+  mustOk(r);
 }
 
 /** A contract for `offeringId`, accepted by the provider and paid (operator). */
@@ -178,20 +175,25 @@ export async function paidContract(
   extra: { ssh_pubkey?: string; instance_config?: Record<string, unknown> } = {},
   customer: Identity = generateIdentity(),
 ): Promise<{ id: string; customer: Identity }> {
-  const c = await api.ok(customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: offeringId, ...extra });
-  const id = c.contract_id as string;
-  await api.ok(provider, 'POST', `/api/v1/providers/${provider.publicKey}/contracts/${id}/accept`);
-  await api.ok(operator, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' });
+  const created = await api.client.call(customer, 'createContract', { body: { provider_pubkey: provider.publicKey, offering_id: offeringId, ...extra } });
+  const { contract_id: id } = mustOk(created).body;
+  const accepted = await api.client.call(provider, 'acceptContract', { params: { pubkey: provider.publicKey, id } });
+  mustOk(accepted);
+  const paid = await api.client.call(operator, 'recordPayment', { params: { id }, body: { status: 'succeeded' } });
+  mustOk(paid);
   return { id, customer };
 }
 
-export async function contractOf(api: TestApi, provider: Identity, id: string): Promise<any> {
-  const r = await api.ok(provider, 'GET', `/api/v1/providers/${provider.publicKey}/contracts?limit=500`);
-  return (r.items as any[]).find((c) => c.contract_id === id);
+export async function contractOf(api: TestApi, provider: Identity, id: string): Promise<Contract> {
+  const r = await api.client.call(provider, 'listContracts', { params: { pubkey: provider.publicKey }, query: { limit: 500 } });
+  const c = mustOk(r).body.items.find((c) => c.contract_id === id);
+  if (!c) throw new Error(`contract ${id} is not in the provider's list`);
+  return c;
 }
 
-export async function eventsOf(api: TestApi, provider: Identity, id: string): Promise<any[]> {
-  return (await api.ok(provider, 'GET', `/api/v1/providers/${provider.publicKey}/contracts/${id}/events`)).items as any[];
+export async function eventsOf(api: TestApi, provider: Identity, id: string): Promise<ContractEvent[]> {
+  const r = await api.client.call(provider, 'contractEvents', { params: { pubkey: provider.publicKey, id } });
+  return mustOk(r).body.items;
 }
 
 // ---- config files -----------------------------------------------------------------------------
@@ -346,8 +348,8 @@ export async function setupScriptAgent(
   const { runSetup } = await import('../src/setup.js');
   const home = join(parent, opts.name);
   mkdirSync(home, { recursive: true });
-  const { token } = await createToken(api, provider, poolId, opts.name);
-  const out = await runSetup({ token, apiUrl: api.url, serverKey: await serverKey(api), config: join(home, 'config.toml'), nonInteractive: true });
+  const { fields } = await createToken(api, provider, poolId, opts.name);
+  const out = await runSetup({ token: fields.token, apiUrl: fields.api_url, serverKey: fields.server_key, config: join(home, 'config.toml'), nonInteractive: true });
   const patch: Record<string, Record<string, unknown>> = {
     agent: { claim_wait_seconds: 10, poll_interval_seconds: 0.5, max_backoff_seconds: 1, shutdown_grace_seconds: 10, ...(opts.agent ?? {}) },
   };

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProxmoxConfig } from '../src/config.js';
+import type { ProxmoxConfig } from '../src/provisioners/proxmox/index.js';
 import { createLogger } from '../src/log.js';
 import { ProxmoxProvisioner, contractTag, derivedVmid, diskSizeGb, encodeSshKeys } from '../src/provisioners/proxmox/provisioner.js';
 import type { ProvisionJob, ProvisionOutcome } from '../src/provisioners/types.js';

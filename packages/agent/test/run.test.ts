@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateIdentity, type Identity } from '@dc/core';
+import type { ProvisionerType } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import {
   agentCli, cleanup, contractOf, createOffering, createPool, createProvider, eventsOf, paidContract, sleep, startAgent, setupScriptAgent,
   hasCommand, sharedDir, startApi, tempDir, waitFor, type TestApi,
@@ -27,7 +28,7 @@ after(async () => {
 });
 
 let n = 0;
-async function scenario(type = 'script') {
+async function scenario(type: ProvisionerType = 'script') {
   const provider = await createProvider(api);
   const poolId = await createPool(api, provider, { name: `pool-${++n}`, location: 'europe', provisioner_type: type });
   await createOffering(api, provider, { offering_id: 'vps', datacenter_country: 'FR', provisioner_type: type });
@@ -121,7 +122,7 @@ test('script timeout: reported as a failed attempt whose error names the timeout
     }, 20_000);
     assert.equal(c.status, 'accepted');
     assert.ok(c.next_attempt_at, 'backing off before the next attempt');
-    assert.match(c.last_error, /script timed out after 1 s \(provisioner\.script\.timeout_seconds\); stderr: sleeping 30s/);
+    assert.match(c.last_error ?? '', /script timed out after 1 s \(provisioner\.script\.timeout_seconds\); stderr: sleeping 30s/);
     assert.equal(c.lock_agent, null);
     await agent.waitForLog((l) => l.event === 'contract.failed' && l.contract_id === id);
   } finally {

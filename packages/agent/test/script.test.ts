@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ScriptConfig } from '../src/config.js';
+import type { ScriptConfig } from '../src/provisioners/script.js';
 import { createLogger } from '../src/log.js';
 import { ScriptProvisioner } from '../src/provisioners/script.js';
 import type { ProvisionJob } from '../src/provisioners/types.js';

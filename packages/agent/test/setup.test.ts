@@ -3,7 +3,8 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { delegationMessage, publicKeyFromHex, verifyMessage } from '@dc/core';
+import { delegationMessage, setupArgs, type ProvisionerType } from '@dc/core';
+import { publicKeyFromHex, verifyMessage } from '@dc/core/node';
 import { parseConfig } from '../src/config.js';
 import { readKeyFile } from '../src/keys.js';
 import { AGENT_VERSION } from '../src/version.js';
@@ -20,7 +21,7 @@ after(async () => {
   cleanup(dir);
 });
 
-async function pool(type = 'script', name = `p-${Math.random().toString(36).slice(2, 8)}`) {
+async function pool(type: ProvisionerType = 'script', name = `p-${Math.random().toString(36).slice(2, 8)}`) {
   const provider = await createProvider(api);
   const poolId = await createPool(api, provider, { name, location: 'europe', provisioner_type: type });
   return { provider, poolId };
@@ -102,7 +103,7 @@ describe('dc-agent setup', () => {
 
   test('a wrong --server-key is refused before the token is spent', async () => {
     const { provider, poolId } = await pool();
-    const { token } = await createToken(api, provider, poolId);
+    const { token, fields } = await createToken(api, provider, poolId);
     const config = join(dir, 'wrongkey', 'config.toml');
     const r = await agentCli(['setup', '--api-url', api.url, '--server-key', 'ab'.repeat(32), '--token', token, '--config', config]);
     assert.equal(r.code, 1);
@@ -112,15 +113,15 @@ describe('dc-agent setup', () => {
     const pending = await api.ok(provider, 'GET', `/api/v1/providers/${provider.publicKey}/pools/${poolId}/setup-tokens`);
     assert.equal(pending.items.length, 1, 'the token is still unused');
     // and it still works with the right key
-    const ok = await agentCli(['setup', '--api-url', api.url, '--server-key', await serverKey(api), '--token', token, '--config', config]);
+    const ok = await agentCli(['setup', ...setupArgs(fields), '--config', config]);
     assert.equal(ok.code, 0, ok.stderr);
   });
 
   test('token errors and bad input are clear, and nothing is written', async () => {
     const { provider, poolId } = await pool();
-    const { token } = await createToken(api, provider, poolId);
+    const { token, fields } = await createToken(api, provider, poolId);
     const config = join(dir, 'used', 'config.toml');
-    assert.equal((await agentCli(['setup', '--api-url', api.url, '--token', token, '--config', config])).code, 0);
+    assert.equal((await agentCli(['setup', ...setupArgs(fields), '--config', config])).code, 0);
     const reuse = await agentCli(['setup', '--api-url', api.url, '--token', token, '--config', join(dir, 'used2', 'config.toml')]);
     assert.equal(reuse.code, 1);
     assert.match(reuse.stderr, /already used \(409\); create a new one/);
@@ -146,9 +147,9 @@ describe('dc-agent setup', () => {
 describe('dc-agent doctor and status', () => {
   test('doctor finds a key that does not match and a revoked agent; status without a run', async () => {
     const { provider, poolId } = await pool('manual');
-    const { token } = await createToken(api, provider, poolId);
+    const { fields } = await createToken(api, provider, poolId);
     const config = join(dir, 'doc', 'config.toml');
-    assert.equal((await agentCli(['setup', '--api-url', api.url, '--token', token, '--config', config])).code, 0);
+    assert.equal((await agentCli(['setup', ...setupArgs(fields), '--config', config])).code, 0);
 
     const good = JSON.parse((await agentCli(['doctor', '--config', config, '--json'])).stdout);
     assert.equal(good.ok, true, JSON.stringify(good));

@@ -68,8 +68,17 @@ export const TRANSITIONS: Table = {
     refund: 'cancelled',
   },
   provisioning: { provision: 'provisioned', fail: 'accepted', cancel: 'cancelled', refund: 'cancelled' },
-  // A late confirmation with the current token wins: the machine exists. A late failure keeps it failed.
-  provisioning_failed: { provision: 'provisioned', fail: 'provisioning_failed', retry: 'accepted', cancel: 'cancelled', refund: 'cancelled' },
+  // The attempt limit ended it while the agent's lease was still open (expiry at the limit): a late
+  // confirmation with the current token wins, the machine exists; a late failure or release keeps it failed.
+  provisioning_failed: {
+    provision: 'provisioned',
+    fail: 'provisioning_failed',
+    exhaust: 'provisioning_failed',
+    release: 'provisioning_failed',
+    retry: 'accepted',
+    cancel: 'cancelled',
+    refund: 'cancelled',
+  },
   provisioned: { refund: 'cancelled', terminate: 'terminating' },
   terminating: {
     grant: 'terminating',

@@ -3,7 +3,7 @@
 // numeric limits of DESIGN.md.
 
 export interface FieldRule {
-  /** JSON-schema pattern (also valid as an HTML `pattern` attribute). */
+  /** JSON-schema pattern. As an HTML `pattern` it needs the dashboard's htmlPattern (Chromium compiles it with the v flag). */
   readonly pattern: string;
   /** The rule in words, completing "field: …". */
   readonly rule: string;

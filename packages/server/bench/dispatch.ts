@@ -9,10 +9,9 @@
 // does not hide the latency of the ones queued behind it.
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Identity } from '@dc/core';
+import { SignedClient, keepAliveAgent, sleep, type BoundClient } from '@dc/testkit';
 import {
-  FastClient, QUICK, cpuSince, cpuSnapshot, keepAliveAgent, perItem, pick, seedContracts, seedProvider, sleep, stats, sz,
-  operator, type CpuSplit, type Env, type Stats,
+  QUICK, cpuSince, cpuSnapshot, perItem, pick, seedContracts, seedProvider, stats, sz, operator, type CpuSplit, type Env, type Stats,
 } from './lib.js';
 
 export interface DispatchResult {
@@ -56,7 +55,9 @@ export async function benchDispatch(env: Env): Promise<DispatchResult> {
   const ids = await seedContracts(env.db, pk, offerings, 'pending');
   await env.db.query(`ANALYZE contract_sign_requests`);
 
+  // Its own connections: aborting the held long-polls at the end leaves other parts' sockets alone.
   const httpAgent = keepAliveAgent();
+  const replicas = env.urls.map((u) => SignedClient.http(u, httpAgent));
   const base = `/api/v1/providers/${pk}/contracts`;
   const t0 = new Map<string, number>();
   const t1 = new Map<string, number>();
@@ -68,11 +69,10 @@ export async function benchDispatch(env: Env): Promise<DispatchResult> {
   let stop = false;
   const stopper = new AbortController();
   setMaxListeners(0, stopper.signal); // one abort listener per request in flight
-  const agents: { id: Identity; url: string }[] = seeded.pools.flatMap((p) => p.agents).slice(0, cfg.agents).map((id, k) => ({ id, url: env.urls[k % env.urls.length]! }));
+  const agents: BoundClient[] = seeded.pools.flatMap((p) => p.agents).slice(0, cfg.agents).map((id, k) => replicas[k % replicas.length]!.as(id, 'X-Agent-Pubkey'));
   let firstClaims = 0;
 
-  const agentLoops = agents.map(async (a) => {
-    const client = new FastClient(a.url, a.id, 'X-Agent-Pubkey', httpAgent);
+  const agentLoops = agents.map(async (client) => {
     let first = true;
     while (!stop) {
       let r;
@@ -113,7 +113,7 @@ export async function benchDispatch(env: Env): Promise<DispatchResult> {
   while (firstClaims < agents.length) await sleep(20);
   await sleep(pick(1000, 300));
 
-  const payers = env.urls.map((u) => new FastClient(u, operator, 'X-Public-Key', httpAgent));
+  const payers = replicas.map((r) => r.as(operator));
   const paymentMs: number[] = [];
   const interval = 1000 / cfg.rate;
   const cpu0 = await cpuSnapshot(env);

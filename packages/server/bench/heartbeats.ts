@@ -3,7 +3,8 @@
 // the replicas, for a fixed time. Every request is a new signature and nonce, so each one costs
 // the server an Ed25519 verification, the nonce + delegation statement and the heartbeat upsert.
 import { performance } from 'node:perf_hooks';
-import { FastClient, cpuSince, cpuSnapshot, keepAliveAgent, perItem, pick, seedProvider, sz, type CpuSplit, type Env, type Stats, stats } from './lib.js';
+import { SignedClient, keepAliveAgent } from '@dc/testkit';
+import { cpuSince, cpuSnapshot, perItem, pick, seedProvider, sz, type CpuSplit, type Env, type Stats, stats } from './lib.js';
 
 export interface HeartbeatResult {
   agents: number;
@@ -27,7 +28,8 @@ export async function benchHeartbeats(env: Env): Promise<HeartbeatResult> {
   const path = `/api/v1/providers/${pk}/heartbeat`;
   // One keep-alive agent per replica: at most `concurrency` connections in all.
   const httpAgents = env.urls.map(() => keepAliveAgent(Math.ceil(cfg.concurrency / env.urls.length) + 1));
-  const clients = seeded.pools[0]!.agents.map((id, k) => env.urls.map((u, r) => new FastClient(u, id, 'X-Agent-Pubkey', httpAgents[r]!))[k % env.urls.length]!);
+  const replicas = env.urls.map((u, r) => SignedClient.http(u, httpAgents[r]!));
+  const clients = seeded.pools[0]!.agents.map((id, k) => replicas[k % replicas.length]!.as(id, 'X-Agent-Pubkey'));
   const body = { version: '0.1.0', provisioner_type: 'proxmox', active_contracts: 0, capabilities: { max_concurrent: 2, long_poll: true, claim: true } };
   const errors: Record<string, number> = {};
   const lat: number[] = [];

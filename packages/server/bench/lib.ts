@@ -1,13 +1,14 @@
 // Shared pieces of the benchmark suite (bench/run.ts and the parts it runs): sizes, statistics,
-// CPU and memory accounting from /proc, a lean signed HTTP client and SQL seeding helpers.
+// CPU and memory accounting from /proc and SQL seeding helpers. The signed HTTP client, free
+// ports and readiness polling come from @dc/testkit.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import { createServer } from 'node:net';
-import { COUNTRY_REGIONS, authorityOf, generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import pg from 'pg';
+import { COUNTRY_REGIONS } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
+import type { SignedClient } from '@dc/testkit';
 import type { Db, Queryable } from '../src/db/db.js';
-import type { ApiResponse } from '../test/fixtures/agent-worker.js';
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 export const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -20,24 +21,6 @@ export const pick = <T>(full: T, quick: T): T => (QUICK ? quick : full);
 export const TTL_SECONDS = 300;
 /** The operator key every replica trusts (DC_OPERATOR_PUBKEYS). */
 export const operator = generateIdentity();
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export function must<T extends ApiResponse>(r: T, what: string): T {
-  if (r.status >= 300) throw new Error(`${what}: expected success, got ${r.status}: ${r.text}`);
-  return r;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // ---- statistics -----------------------------------------------------------------------------------
 
@@ -73,6 +56,8 @@ export interface Env {
   kind: 'postgres' | 'pglite';
   db: Db;
   urls: string[];
+  /** One signed client per URL, on one keep-alive agent that close() destroys. */
+  clients: SignedClient[];
   pgVersion: string;
   /** Processes whose CPU time counts as "API" (the replicas; none on PGlite: the API runs in this process). */
   apiPids: number[];
@@ -82,6 +67,61 @@ export interface Env {
   /** VmRSS (KiB) of each API process shortly after start, before any traffic. */
   rssAtStart: (number | null)[];
   close(): Promise<void>;
+}
+
+/** The client of replica `i` modulo the replica count (round-robin spreading). */
+export const replica = (env: Env, i: number): SignedClient => env.clients[i % env.clients.length]!;
+
+// ---- scratch databases -------------------------------------------------------------------------------
+
+export interface ScratchDatabases {
+  /** The connection to the server's own database: creates and drops, and reads other databases' backends. */
+  admin: pg.Client;
+  /** Creates database `name` and answers its connection string. */
+  create(name: string): Promise<string>;
+  /** Drops every database created here (unless `keep`) and ends the admin connection. */
+  close(opts?: { keep?: boolean }): Promise<void>;
+}
+
+export async function scratchDatabases(adminUrl: string): Promise<ScratchDatabases> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  const created: string[] = [];
+  let closed = false;
+  return {
+    admin,
+    async create(name) {
+      await admin.query(`CREATE DATABASE ${name}`);
+      created.push(name);
+      const u = new URL(adminUrl);
+      u.pathname = `/${name}`;
+      return u.toString();
+    },
+    async close(opts = {}) {
+      if (closed) return;
+      closed = true;
+      if (!opts.keep) for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+    },
+  };
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) of one statement in a rolled-back transaction, run twice: the lines of the second (warm) plan. */
+export async function explainAnalyze(url: string, sql: string, params: readonly unknown[]): Promise<string[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    let lines: string[] = [];
+    for (let k = 0; k < 2; k++) {
+      await c.query('BEGIN');
+      const r = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, [...params]);
+      await c.query('ROLLBACK');
+      lines = r.rows.map((x) => x['QUERY PLAN']);
+    }
+    return lines;
+  } finally {
+    await c.end();
+  }
 }
 
 // ---- CPU and memory from /proc ----------------------------------------------------------------------
@@ -142,63 +182,6 @@ export async function cpuSince(env: Env, before: CpuSnapshot, dbPids?: () => Pro
   return { apiMs: env.kind === 'pglite' ? 0 : delta(after.api, before.api), dbMs: delta(after.db, before.db), selfMs: (self.user + self.system) / 1000 };
 }
 export const perItem = (c: CpuSplit, n: number): CpuSplit => ({ apiMs: c.apiMs / n, dbMs: c.dbMs / n, selfMs: c.selfMs / n });
-
-// ---- a lean signed HTTP client ----------------------------------------------------------------------
-
-/**
- * Like ApiClient (test/fixtures/agent-worker.ts), signs every request (DESIGN.md "Request
- * signing"), but on node:http with a caller-chosen keep-alive agent: fetch (undici) costs the
- * client several times more CPU per request, and at thousands of requests per second on two
- * cores the client's CPU would be what we measure.
- */
-export class FastClient {
-  readonly host: string;
-  private readonly hostname: string;
-  private readonly port: number;
-  constructor(
-    readonly baseUrl: string,
-    readonly identity: Identity | null,
-    readonly keyHeader: KeyHeader,
-    readonly agent: http.Agent,
-  ) {
-    const u = new URL(baseUrl);
-    this.host = authorityOf(baseUrl);
-    this.hostname = u.hostname;
-    this.port = Number(u.port || 80);
-  }
-
-  request<T = any>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ApiResponse<T>> {
-    const raw = body === undefined ? '' : JSON.stringify(body);
-    const headers: Record<string, string> = {};
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(raw));
-    }
-    if (this.identity) Object.assign(headers, signRequestHeaders(this.identity, { method, host: this.host, path, body: raw }, { keyHeader: this.keyHeader }));
-    return new Promise((resolve, reject) => {
-      const req = http.request({ hostname: this.hostname, port: this.port, method, path, headers, agent: this.agent, signal: opts.signal, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed as T, text });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`timeout after ${opts.timeoutMs ?? 15_000} ms`)));
-      req.on('error', reject);
-      req.end(raw);
-    });
-  }
-}
-
-export const keepAliveAgent = (maxSockets = Infinity) => new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: Math.min(maxSockets, 1024), scheduling: 'lifo' });
 
 // ---- SQL seeding ------------------------------------------------------------------------------------
 

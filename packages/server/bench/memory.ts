@@ -7,13 +7,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { generateIdentity } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { ApiClient } from '../test/fixtures/agent-worker.js';
-import { FastClient, keepAliveAgent, must, operator, pick, procCpuMs, procRssKb, seedContracts, seedProvider, sleep, sz, type Env } from './lib.js';
+import { SignedClient, keepAliveAgent, mustOk, sleep } from '@dc/testkit';
+import { operator, pick, procCpuMs, procRssKb, replica, seedContracts, seedProvider, sz, type Env } from './lib.js';
 
 export interface ApiMemoryResult {
   /** null on PGlite: the API runs inside the bench process (see `inProcess`). */
@@ -35,7 +36,9 @@ export async function benchApiMemory(env: Env): Promise<ApiMemoryResult> {
   await sleep(pick(1000, 200));
   const idle = env.apiPids.map((p) => procRssKb(p));
   const selfIdle = env.kind === 'pglite' ? procRssKb(process.pid) : null;
+  // Its own connections (one per long-poll), destroyed when the polls are aborted.
   const httpAgent = keepAliveAgent();
+  const replicas = env.urls.map((u) => SignedClient.http(u, httpAgent));
   const stopper = new AbortController();
   setMaxListeners(0, stopper.signal); // one abort listener per request in flight
   const errors: Record<string, number> = {};
@@ -45,8 +48,7 @@ export async function benchApiMemory(env: Env): Promise<ApiMemoryResult> {
   const polls = seeded.pools[0]!.agents.map((id, k) => {
     const r = k % env.urls.length;
     perReplica[r]!++;
-    const c = new FastClient(env.urls[r]!, id, 'X-Agent-Pubkey', httpAgent);
-    return c.request<{ items: unknown[] }>('POST', `/api/v1/providers/${pk}/contracts/claim?wait=${wait}`, { max: 1 }, { signal: stopper.signal, timeoutMs: (wait + 10) * 1000 }).then(
+    return replicas[r]!.request<{ items: unknown[] }>(id, 'POST', `/api/v1/providers/${pk}/contracts/claim?wait=${wait}`, { max: 1 }, { keyHeader: 'X-Agent-Pubkey', signal: stopper.signal, timeoutMs: (wait + 10) * 1000 }).then(
       (res) => {
         if (measuring) {
           answered++;
@@ -117,14 +119,15 @@ export async function benchAgentMemory(env: Env): Promise<AgentMemoryResult> {
   const empty = (skipped: string): AgentMemoryResult => ({ skipped, idleKb: null, provisioningMaxKb: null, provisioningSamples: 0, concurrent, scriptSeconds, wallSeconds: NaN, exitCode: null, bundleBytes: 0 });
   if (!existsSync(BUNDLE)) return empty(`the agent bundle ${BUNDLE} is not built (npm run build)`);
   const url = env.urls[0]!;
+  const api = replica(env, 0);
   const provider = generateIdentity();
   const pk = provider.publicKey;
-  const prov = new ApiClient(url, provider);
-  must(await prov.request('PUT', `/api/v1/providers/${pk}`, { name: 'Bench agent RSS' }), 'provider');
-  const poolId = must(await prov.request('POST', `/api/v1/providers/${pk}/pools`, { name: 'rss-script', location: 'europe', provisioner_type: 'script' }), 'pool').body.pool_id as string;
-  must(await prov.request('POST', `/api/v1/providers/${pk}/offerings`, { offering_id: 'rss-de', name: 'rss', product_type: 'compute', datacenter_country: 'DE', monthly_price: 5, currency: 'EUR', provisioner_type: 'script' }), 'offering');
-  const token = must(await prov.request('POST', `/api/v1/providers/${pk}/pools/${poolId}/setup-tokens`, { label: 'rss-agent' }), 'token').body.token as string;
-  const serverKey = must(await new ApiClient(url, null).request('GET', '/api/v1/server-key'), 'server key').body.public_key as string;
+  const prov = api.as(provider);
+  mustOk(await prov.request('PUT', `/api/v1/providers/${pk}`, { name: 'Bench agent RSS' }), 'provider');
+  const poolId = mustOk(await prov.request('POST', `/api/v1/providers/${pk}/pools`, { name: 'rss-script', location: 'europe', provisioner_type: 'script' }), 'pool').body.pool_id as string;
+  mustOk(await prov.request('POST', `/api/v1/providers/${pk}/offerings`, { offering_id: 'rss-de', name: 'rss', product_type: 'compute', datacenter_country: 'DE', monthly_price: 5, currency: 'EUR', provisioner_type: 'script' }), 'offering');
+  const token = mustOk(await prov.request('POST', `/api/v1/providers/${pk}/pools/${poolId}/setup-tokens`, { label: 'rss-agent' }), 'token').body.token as string;
+  const serverKey = mustOk(await api.request(null, 'GET', '/api/v1/server-key'), 'server key').body.public_key as string;
 
   const dir = mkdtempSync(join(tmpdir(), 'dc-bench-agent-'));
   chmodSync(dir, 0o755); // the script runs as an unprivileged user when we are root
@@ -143,19 +146,12 @@ export async function benchAgentMemory(env: Env): Promise<AgentMemoryResult> {
 
     const child = spawn(process.execPath, [BUNDLE, 'run', '--config', config], { env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     const logs: { event: string; [k: string]: unknown }[] = [];
-    let buf = '';
     let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      buf += c;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          logs.push(JSON.parse(line));
-        } catch {
-          // not a log line
-        }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        logs.push(JSON.parse(line));
+      } catch {
+        // not a log line
       }
     });
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
@@ -185,9 +181,7 @@ export async function benchAgentMemory(env: Env): Promise<AgentMemoryResult> {
 
       const ids = await seedContracts(env.db, pk, Array.from({ length: concurrent }, () => 'rss-de'), 'pending');
       const t = performance.now();
-      const pay = new FastClient(url, operator, 'X-Public-Key', keepAliveAgent());
-      for (const id of ids) must(await pay.request('POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 'payment');
-      pay.agent.destroy();
+      for (const id of ids) mustOk(await api.request(operator, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 'payment');
       const samples: number[] = [];
       const sample = () => {
         const v = procRssKb(child.pid!);

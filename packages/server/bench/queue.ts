@@ -22,13 +22,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { PostgresDb } from '../src/db/db.js';
 import { migrate } from '../src/db/migrate.js';
 import { claim, provisioned, type Caller, type LeasePolicy } from '../src/store/leases.js';
 import { PROTO_SCHEMA, claimPrototype, provisionedBatchPrototype } from './prototypes.js';
-import { QUICK, backendPids, cpuSince, cpuSnapshot, perItem, pick, seedContracts, seedProvider, stats, sz, TTL_SECONDS, type CpuSplit, type Env, type Stats } from './lib.js';
+import { QUICK, backendPids, cpuSince, cpuSnapshot, perItem, pick, scratchDatabases, seedContracts, seedProvider, stats, sz, TTL_SECONDS, type CpuSplit, type Env, type Stats } from './lib.js';
 
 export interface QueueRun {
   name: string;
@@ -68,22 +67,17 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
   // Before each queue, twice as many finished items (history), as in production.
   const depths = QUICK ? [300] : [sz(10_000, 300), sz(1_000, 100)];
   if (env.kind !== 'postgres' || !env.adminUrl) return { skipped: 'skipped: PostgreSQL only (pg-boss needs a PostgreSQL server; this run is on embedded PGlite)', workers, depths, runs: [] };
-  const admin = new pg.Client({ connectionString: env.adminUrl });
-  await admin.connect();
+  const scratch = await scratchDatabases(env.adminUrl);
+  const admin = scratch.admin;
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const oursDb = `dcbench_q_ours_${tag}`;
   const bossDb = `dcbench_q_boss_${tag}`;
   const protoDb = `dcbench_q_proto_${tag}`;
-  const urlOf = (name: string) => {
-    const u = new URL(env.adminUrl!);
-    u.pathname = `/${name}`;
-    return u.toString();
-  };
+  const urls = new Map<string, string>();
+  const urlOf = (name: string) => urls.get(name)!;
   const runs: QueueRun[] = [];
   try {
-    await admin.query(`CREATE DATABASE ${oursDb}`);
-    await admin.query(`CREATE DATABASE ${bossDb}`);
-    await admin.query(`CREATE DATABASE ${protoDb}`);
+    for (const name of [oursDb, bossDb, protoDb]) urls.set(name, await scratch.create(name));
     // Backends of one database, read through the admin connection (which is not one of them).
     const backendsOf = (datname: string) => () => backendPids(admin, datname);
 
@@ -242,8 +236,7 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
       await boss.stop({ graceful: false, wait: true });
     }
   } finally {
-    for (const d of [oursDb, bossDb, protoDb]) await admin.query(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`).catch(() => {});
-    await admin.end();
+    await scratch.close();
   }
   return { skipped: null, workers, depths, runs };
 }

@@ -28,17 +28,17 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { COUNTRY_REGIONS, REGION_IDS, generateIdentity, type Identity } from '@dc/core';
-import pg from 'pg';
+import { COUNTRY_REGIONS, REGION_IDS } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
+import { SignedClient, envWithoutDc, freePort, keepAliveAgent, mustOk, sleep, waitReady, type BoundClient, type Res } from '@dc/testkit';
 import { loadConfig } from '../src/config.js';
 import { PgliteDb, PostgresDb } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { pendingProvision, pendingProvisionSql, type LeasePolicy } from '../src/store/leases.js';
-import { ApiClient, sleep, type ApiResponse } from '../test/fixtures/agent-worker.js';
 import { benchDispatch, type DispatchResult } from './dispatch.js';
 import { benchHeartbeats, type HeartbeatResult } from './heartbeats.js';
 import {
-  QUICK, SCALE, TTL_SECONDS, cpuSince, cpuSnapshot, freePort, mib, ms, must, operator, pool, procRssKb, stats, sz, type Env,
+  QUICK, SCALE, TTL_SECONDS, cpuSince, cpuSnapshot, mib, ms, operator, pool, procRssKb, replica, scratchDatabases, stats, sz, type Env,
 } from './lib.js';
 import { benchAgentMemory, benchApiMemory, type AgentMemoryResult, type ApiMemoryResult } from './memory.js';
 import { benchQueue, type QueueResult } from './queue.js';
@@ -75,15 +75,20 @@ function redact(url: string): string {
   }
 }
 
+/** The settings every API server of the run gets (replica process or in-process). */
+const apiSettings = (port: number) => ({
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
+  DC_OPERATOR_PUBKEYS: operator.publicKey,
+  DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
+});
+
 async function startPostgres(adminUrl: string): Promise<Env> {
   const name = `dcbench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const dbUrl = u.toString();
+  const scratch = await scratchDatabases(adminUrl);
+  const dbUrl = await scratch.create(name);
   const db = new PostgresDb(dbUrl, { max: 4, applicationName: 'dc-bench' });
   const children: ChildProcess[] = [];
   const urls: string[] = [];
@@ -91,26 +96,15 @@ async function startPostgres(adminUrl: string): Promise<Env> {
   const prof = process.env.BENCH_CPU_PROF;
   let closing = false;
   let ready = false;
-  const dropDb = async () => {
-    const a = new pg.Client({ connectionString: adminUrl });
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await a.end();
-  };
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     const args = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, MAIN_JS] : [MAIN_JS];
     const child = spawn(process.execPath, args, {
       env: {
         // none of the caller's DC_* settings: the agents sign for 127.0.0.1:PORT
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DC_'))),
+        ...envWithoutDc(),
+        ...apiSettings(port),
         DATABASE_URL: dbUrl,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
-        DC_OPERATOR_PUBKEYS: operator.publicKey,
-        DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -124,19 +118,21 @@ async function startPostgres(adminUrl: string): Promise<Env> {
       closing = true;
       console.error(`bench failed: ${why}`);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-      void Promise.race([dropDb().catch(() => {}), sleep(5000)]).then(() => process.exit(1));
+      void Promise.race([scratch.close().catch(() => {}), sleep(5000)]).then(() => process.exit(1));
     });
     children.push(child);
     urls.push(`http://127.0.0.1:${port}`);
   }
-  await Promise.all(urls.map((url) => waitReady(url, errors)));
+  await Promise.all(urls.map((url) => waitReady(url, { failed: () => (errors.length > 0 ? errors.join('; ') : null) })));
   ready = true;
+  const httpAgent = keepAliveAgent();
   const pgVersion = (await db.query<{ v: string }>(`SELECT version() AS v`)).rows[0]!.v;
   await sleep(1000);
   return {
     kind: 'postgres',
     db,
     urls,
+    clients: urls.map((u) => SignedClient.http(u, httpAgent)),
     pgVersion,
     apiPids: children.map((c) => c.pid!),
     adminUrl,
@@ -144,6 +140,7 @@ async function startPostgres(adminUrl: string): Promise<Env> {
     rssAtStart: children.map((c) => procRssKb(c.pid!)),
     async close() {
       closing = true;
+      httpAgent.destroy();
       await Promise.all(
         children.map(
           (c) =>
@@ -156,11 +153,9 @@ async function startPostgres(adminUrl: string): Promise<Env> {
         ),
       );
       await db.close();
-      if (process.env.BENCH_KEEP_DB === '1') {
-        console.log(`# BENCH_KEEP_DB: kept database ${name}`);
-        return;
-      }
-      await dropDb();
+      const keep = process.env.BENCH_KEEP_DB === '1';
+      if (keep) console.log(`# BENCH_KEEP_DB: kept database ${name}`);
+      await scratch.close({ keep });
     },
   };
 }
@@ -168,45 +163,27 @@ async function startPostgres(adminUrl: string): Promise<Env> {
 async function startPglite(): Promise<Env> {
   const db = await PgliteDb.open(null);
   const port = await freePort();
-  const config = loadConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
-    DC_OPERATOR_PUBKEYS: operator.publicKey,
-    DC_SETUP_RATE_LIMIT_PER_MINUTE: '1000000',
-  });
+  const config = loadConfig(apiSettings(port));
   const server: RunningServer = await startServer(config, { db, listen: true });
   const pgVersion = (await db.query<{ v: string }>(`SELECT version() AS v`)).rows[0]!.v;
+  const url = `http://127.0.0.1:${port}`;
+  const httpAgent = keepAliveAgent();
   return {
     kind: 'pglite',
     db,
-    urls: [`http://127.0.0.1:${port}`],
+    urls: [url],
+    clients: [SignedClient.http(url, httpAgent)],
     pgVersion: `PGlite (embedded): ${pgVersion}`,
     apiPids: [],
     adminUrl: null,
     dbName: null,
     rssAtStart: [],
     async close() {
+      httpAgent.destroy();
       await server.close();
       await db.close();
     },
   };
-}
-
-async function waitReady(url: string, errors: string[], timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (errors.length > 0) throw new Error(errors.join('; '));
-    try {
-      const r = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
-      if (r.status === 200) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await sleep(100);
-  }
 }
 
 // ---- 1. claim-and-confirm throughput --------------------------------------------------------------
@@ -232,8 +209,8 @@ async function benchThroughput(env: Env): Promise<ThroughputResult> {
   const t0 = Date.now();
   const provider = generateIdentity();
   const pk = provider.publicKey;
-  const prov = (i = 0) => new ApiClient(env.urls[i % env.urls.length]!, provider);
-  must(await prov().request('PUT', `/api/v1/providers/${pk}`, { name: 'Bench Provider' }), 'provider');
+  const prov = (i = 0) => replica(env, i).as(provider);
+  mustOk(await prov().request('PUT', `/api/v1/providers/${pk}`, { name: 'Bench Provider' }), 'provider');
   const poolDefs = [
     { name: 'eu-proxmox', location: 'europe', provisioner_type: 'proxmox', offerings: [['eu-de', 'DE'], ['eu-fr', 'FR']] },
     { name: 'na-proxmox', location: 'na', provisioner_type: 'proxmox', offerings: [['na-us', 'US'], ['na-ca', 'CA']] },
@@ -244,11 +221,11 @@ async function benchThroughput(env: Env): Promise<ThroughputResult> {
   const poolIds: string[] = [];
   const offeringsByPool: string[][] = [];
   for (const p of poolDefs) {
-    const r = must(await prov().request('POST', `/api/v1/providers/${pk}/pools`, { name: p.name, location: p.location, provisioner_type: p.provisioner_type }), 'pool');
+    const r = mustOk(await prov().request('POST', `/api/v1/providers/${pk}/pools`, { name: p.name, location: p.location, provisioner_type: p.provisioner_type }), 'pool');
     poolIds.push(r.body.pool_id);
     const ids: string[] = [];
     for (const [id, country] of p.offerings) {
-      must(
+      mustOk(
         await prov().request('POST', `/api/v1/providers/${pk}/offerings`, {
           offering_id: id, name: id, product_type: 'compute', datacenter_country: country, monthly_price: 12, currency: 'EUR',
           provisioner_type: p.provisioner_type, ...('explicit' in p && p.explicit ? { agent_pool_id: r.body.pool_id } : {}),
@@ -260,14 +237,14 @@ async function benchThroughput(env: Env): Promise<ThroughputResult> {
     offeringsByPool.push(ids);
   }
   // Agents through the real setup endpoint, spread evenly over the pools.
-  const agents: { id: Identity; pool: number; url: string }[] = [];
+  const agents: { client: BoundClient; pool: number }[] = [];
   await pool(Array.from({ length: cfg.agents }, (_, i) => i), 8, async (i) => {
     const poolIdx = i % poolDefs.length;
-    const tok = must(await prov(i).request('POST', `/api/v1/providers/${pk}/pools/${poolIds[poolIdx]}/setup-tokens`, { label: `bench-${i}` }), 'token');
+    const tok = mustOk(await prov(i).request('POST', `/api/v1/providers/${pk}/pools/${poolIds[poolIdx]}/setup-tokens`, { label: `bench-${i}` }), 'token');
     const id = generateIdentity();
-    const url = env.urls[i % env.urls.length]!;
-    must(await new ApiClient(url, id, 'X-Agent-Pubkey').request('POST', '/api/v1/agents/setup', { token: tok.body.token, agent_pubkey: id.publicKey }), 'setup');
-    agents[i] = { id, pool: poolIdx, url };
+    const client = replica(env, i).as(id, 'X-Agent-Pubkey');
+    mustOk(await client.request('POST', '/api/v1/agents/setup', { token: tok.body.token, agent_pubkey: id.publicKey }), 'setup');
+    agents[i] = { client, pool: poolIdx };
   });
   // Contracts: paid and accepted, as the API leaves them, in one statement; pools get equal shares.
   const offeringOf: string[] = [];
@@ -296,11 +273,11 @@ async function benchThroughput(env: Env): Promise<ThroughputResult> {
   const start = performance.now();
   await Promise.all(
     agents.map(async (a) => {
-      const client = new ApiClient(a.url, a.id, 'X-Agent-Pubkey');
+      const client = a.client;
       for (;;) {
         if (performance.now() - start > 600_000) throw new Error(`throughput run did not finish in 10 minutes: ${JSON.stringify({ remaining, errors })}`);
         const t = performance.now();
-        let r: ApiResponse<{ items: { contract_id: string; lock_token: number }[] }>;
+        let r: Res<{ items: { contract_id: string; lock_token: number }[] }>;
         try {
           r = await client.request('POST', `${base}/claim`, { max: cfg.max });
         } catch (err) {
@@ -471,7 +448,7 @@ async function benchLatency(env: Env): Promise<LatencyResult> {
   const loadSeconds = (Date.now() - t0) / 1000;
 
   const path = `/api/v1/providers/${pk}/contracts/pending-provision?limit=50`;
-  const clients = agents.map((a, k) => new ApiClient(env.urls[k % env.urls.length]!, a.id, 'X-Agent-Pubkey'));
+  const clients = agents.map((a, k) => replica(env, k).as(a.id, 'X-Agent-Pubkey'));
   const pick = () => clients[Math.floor(Math.random() * clients.length)]!;
   let items = 0;
   let answers = 0;

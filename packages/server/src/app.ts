@@ -1,5 +1,7 @@
 // Builds the dc-api Fastify app: body parsing that keeps raw bytes for signatures, two validators
-// (strict for bodies, coercing for query strings), one error handler, routes, OpenAPI.
+// (strict for bodies, coercing for query strings), one error handler (catalogue codes only, 5xx
+// details hidden), the API routes from core's ENDPOINTS (routes/common.ts), OpenAPI from the same
+// schemas, and the ops, installer and dashboard routes.
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { pino } from 'pino';
 import swagger from '@fastify/swagger';
@@ -7,8 +9,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { AppContext } from './context.js';
-import { ApiError, badRequest } from './http/errors.js';
+import { DomainError, fail } from './errors.js';
 import { registerAuth } from './http/auth.js';
+import { describeValidation } from './http/validation.js';
 import { opsRoutes } from './routes/ops.js';
 import { providerRoutes } from './routes/providers.js';
 import { poolRoutes } from './routes/pools.js';
@@ -22,6 +25,7 @@ import { authorityOf } from '@dc/core';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 const EMPTY = Buffer.alloc(0);
+const NOT_JSON = 'The body must be a JSON object sent with Content-Type: application/json.';
 
 export interface BuildOptions {
   logger?: boolean;
@@ -44,14 +48,14 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     forceCloseConnections: 'idle',
     // Errors Fastify raises before routing (a malformed URL) get our error body too.
     frameworkErrors: ((err: Error, _req: unknown, reply: FastifyReply) => {
-      reply.code(400).send({ error: { code: 'bad_request', message: `The request is malformed: ${err.message}` } });
+      sendError(reply, fail('bad_request', `The request is malformed: ${err.message}`));
     }) as never,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 
   // Bodies are never coerced: "5" is not a number and an unknown field is an error a person sees.
-  const bodyAjv = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, strict: false }));
-  const queryAjv = addFormats(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false }));
+  // `verbose` gives each error its schema, whose description says the rule in words.
+  const bodyAjv = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, strict: false, verbose: true }));
+  const queryAjv = addFormats(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, verbose: true }));
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
 
   app.decorateRequest('rawBody', null as unknown as Buffer);
@@ -67,7 +71,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     try {
       done(null, JSON.parse(buf.toString('utf8')));
     } catch (e) {
-      req.bodyError = badRequest(`The body is not valid JSON (${(e as Error).message}).`, 'invalid_json');
+      req.bodyError = fail('invalid_json', `The body is not valid JSON (${(e as Error).message}).`);
       done(null, undefined);
     }
   });
@@ -82,24 +86,23 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   if (logStream) app.addHook('onClose', async () => logStream.flushSync());
 
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    if (err instanceof ApiError) {
-      return reply.code(err.statusCode).headers(err.headers).send({ error: { code: err.code, message: err.message, ...extra(err) } });
+  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
+    if (err instanceof DomainError) {
+      if (err.status >= 500) req.log.error({ code: err.code }, err.message);
+      return sendError(reply, err);
     }
-    if ((err as FastifyError).validation) {
-      return reply.code(400).send({ error: { code: 'invalid_input', message: describeValidation(err as FastifyError) } });
+    if (err.validation) {
+      // Bytes or text where a JSON object was expected: the content type is what to fix.
+      const notJson = err.validationContext === 'body' && (typeof req.body === 'string' || Buffer.isBuffer(req.body));
+      return sendError(reply, fail('invalid_input', notJson ? NOT_JSON : describeValidation(err)));
     }
-    const status = (err as FastifyError).statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
-      const message = status === 413 ? `The body is larger than the limit for this endpoint.` : err.message;
-      return reply.code(status).send({ error: { code, message } });
-    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return sendError(reply, frameworkError(status, err.message));
     req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send({ error: { code: 'internal_error', message: 'The server failed to handle this request; the error has been logged.' } });
+    return sendError(reply, fail('internal_error'));
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.` } });
+    sendError(reply, fail('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -125,12 +128,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   registerAuth(app, ctx.db, config.publicUrl ? authorityOf(config.publicUrl) : null);
 
   await app.register(opsRoutes(ctx));
-  await app.register(providerRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(poolRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(agentRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(offeringRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(contractRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(provisioningRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(providerRoutes(ctx));
+  await app.register(poolRoutes(ctx));
+  await app.register(agentRoutes(ctx));
+  await app.register(offeringRoutes(ctx));
+  await app.register(contractRoutes(ctx));
+  await app.register(provisioningRoutes(ctx));
   await app.register(installerRoutes(ctx));
   await app.register(dashboardRoutes(ctx));
   // Held long-polls answer (empty) before the server waits for in-flight requests to finish.
@@ -138,30 +141,22 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   return app;
 }
 
-function extra(err: ApiError): Record<string, unknown> {
-  return err.details;
+/** The one error body: `{"error": {code, message, ...details}}` with the catalogue's status. */
+function sendError(reply: FastifyReply, err: DomainError): FastifyReply {
+  if (err.retryAfterSeconds !== null) reply.header('retry-after', String(err.retryAfterSeconds));
+  return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...err.details } });
 }
 
-function describeValidation(err: FastifyError): string {
-  const part = err.validationContext ?? 'body';
-  const v = err.validation?.[0];
-  if (!v) return `The ${part} is invalid.`;
-  const params = v.params as Record<string, unknown>;
-  const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const at = path ? `${part}.${path}` : part;
-  switch (v.keyword) {
-    case 'required':
-      return `${part}${path ? '.' + path : ''}.${String(params.missingProperty)} is required.`;
-    case 'additionalProperties':
-      return `${at} has an unknown field "${String(params.additionalProperty)}".`;
-    case 'pattern':
-      return `${at} has an invalid format (must match ${String(params.pattern)}).`;
-    case 'enum':
-      return `${at} must be one of: ${(params.allowedValues as unknown[]).join(', ')}.`;
-    case 'type':
-      return `${at} must be of type ${String(params.type)}.`;
+/** A 4xx Fastify raised itself (body limit, content type, unreadable body) as a catalogue error. */
+function frameworkError(status: number, message: string): DomainError {
+  switch (status) {
+    case 413:
+      return fail('body_too_large');
+    case 415:
+      return fail('unsupported_media_type');
+    case 404:
+      return fail('not_found');
     default:
-      return `${at} ${v.message ?? 'is invalid'}.`;
+      return fail('bad_request', message);
   }
 }
-

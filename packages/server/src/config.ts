@@ -4,6 +4,35 @@ import { HEX_KEY_RE } from '@dc/core';
 
 export class ConfigError extends Error {}
 
+// Defaults of the operator settings (DESIGN.md "Running and configuration"), each with why.
+export const DEFAULT_PORT = 8080;
+/** A lease outlives one slow provisioning step; agents renew well before it runs out. */
+export const DEFAULT_LOCK_TTL_SECONDS = 300;
+/** Expired leases are cleared within a minute even when no request touches them. */
+export const DEFAULT_LOCK_SWEEP_SECONDS = 60;
+/** Agents beat every third of this (30 s): one or two lost beats never mark an agent offline. */
+export const DEFAULT_AGENT_OFFLINE_AFTER_SECONDS = 90;
+/** The first retry after a failure waits half a minute, doubling each time. */
+export const DEFAULT_RETRY_BACKOFF_SECONDS = 30;
+/** After five failed attempts a person looks at the contract (provisioning_failed). */
+export const DEFAULT_MAX_PROVISION_ATTEMPTS = 5;
+/** Enough for a provider setting up a rack by hand; too few to guess a token. */
+export const DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE = 30;
+const MIB = 1_048_576;
+/** JSON bodies are a few KiB; a MiB leaves room for large instance details. */
+export const DEFAULT_BODY_LIMIT_BYTES = MIB;
+/** CSV imports carry tens of thousands of offerings at once. */
+export const CSV_BODY_LIMIT_MIN_BYTES = 8 * MIB;
+
+// Ranges an operator may set: wide, only to catch typos (a TTL of a week, a 0-byte body limit).
+const ONE_DAY_SECONDS = 86_400;
+const ONE_HOUR_SECONDS = 3600;
+const MAX_ATTEMPTS_LIMIT = 1000;
+const RATE_LIMIT_MAX = 1_000_000;
+const BODY_LIMIT_RANGE = [1024, 1024 * MIB] as const;
+/** More proxy hops than this is a misconfiguration, not a network. */
+const PROXY_HOPS_MAX = 99;
+
 export interface Config {
   port: number;
   host: string;
@@ -48,7 +77,7 @@ function bool(env: Env, name: string): boolean {
  */
 function proxyHops(env: Env): number {
   const raw = (env.DC_TRUST_PROXY ?? '').trim();
-  if (/^[0-9]{1,2}$/.test(raw)) return Number(raw);
+  if (/^[0-9]+$/.test(raw) && Number(raw) <= PROXY_HOPS_MAX) return Number(raw);
   return bool(env, 'DC_TRUST_PROXY') ? 1 : 0;
 }
 
@@ -81,22 +110,22 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
   }
   const host = env.HOST?.trim() || '127.0.0.1';
-  const bodyLimitBytes = int(env, 'DC_BODY_LIMIT_BYTES', 1_048_576, 1024, 1_073_741_824);
+  const bodyLimitBytes = int(env, 'DC_BODY_LIMIT_BYTES', DEFAULT_BODY_LIMIT_BYTES, ...BODY_LIMIT_RANGE);
   return {
-    port: int(env, 'PORT', 8080, 0, 65535),
+    port: int(env, 'PORT', DEFAULT_PORT, 0, 65535),
     host,
     databaseUrl,
     dataDir: env.DC_DATA_DIR?.trim() || './data',
     publicUrl: publicUrl?.replace(/\/+$/, '') ?? null,
-    lockTtlSeconds: int(env, 'DC_LOCK_TTL_SECONDS', 300, 1, 86_400),
-    lockSweepSeconds: int(env, 'DC_LOCK_SWEEP_SECONDS', 60, 1, 86_400),
-    agentOfflineAfterSeconds: int(env, 'DC_AGENT_OFFLINE_AFTER_SECONDS', 90, 1, 86_400),
-    retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', 30, 0, 3600),
-    maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', 5, 1, 1000),
-    setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', 30, 1, 1_000_000),
+    lockTtlSeconds: int(env, 'DC_LOCK_TTL_SECONDS', DEFAULT_LOCK_TTL_SECONDS, 1, ONE_DAY_SECONDS),
+    lockSweepSeconds: int(env, 'DC_LOCK_SWEEP_SECONDS', DEFAULT_LOCK_SWEEP_SECONDS, 1, ONE_DAY_SECONDS),
+    agentOfflineAfterSeconds: int(env, 'DC_AGENT_OFFLINE_AFTER_SECONDS', DEFAULT_AGENT_OFFLINE_AFTER_SECONDS, 1, ONE_DAY_SECONDS),
+    retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', DEFAULT_RETRY_BACKOFF_SECONDS, 0, ONE_HOUR_SECONDS),
+    maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', DEFAULT_MAX_PROVISION_ATTEMPTS, 1, MAX_ATTEMPTS_LIMIT),
+    setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE, 1, RATE_LIMIT_MAX),
     trustProxy: proxyHops(env),
     bodyLimitBytes,
-    csvBodyLimitBytes: Math.max(bodyLimitBytes, 8 * 1_048_576),
+    csvBodyLimitBytes: Math.max(bodyLimitBytes, CSV_BODY_LIMIT_MIN_BYTES),
     operatorPubkeys,
     logLevel,
   };

@@ -1,5 +1,5 @@
 // What every route and job needs: the database, the configuration, the server's own key.
-import type { Identity } from '@dc/core';
+import type { Identity } from '@dc/core/node';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import type { Metrics } from './metrics.js';

@@ -5,13 +5,8 @@
 // at the earliest lease expiry and announces expired leases the same way. A notice is only a hint:
 // the woken request re-queries and parks again if another agent took the work.
 import type { Db } from './db/db.js';
-import { RESOLVED_POOL_ID, ROUTE_JOIN } from './store/routing.js';
-import { WORK_CHANNEL, parseWorkNotice, type WorkNotice } from './store/work-notify.js';
-
-/** A parked request re-checks on its own this often (a lost notice or a LISTEN reconnect). */
-export const WAIT_FALLBACK_MS = 10_000;
-/** The expiry timer re-reads the earliest lease at least this often (other replicas' grants are not announced). */
-export const EXPIRY_RECHECK_MAX_MS = 10_000;
+import { EXPIRY_RECHECK_MAX_MS, EXPIRY_RECHECK_MIN_MS, EXPIRY_TIMER_SLACK_MS, WAIT_FALLBACK_MS } from './timing.js';
+import { WORK_CHANNEL, expiredLeaseNotices, msUntilNextLeaseExpiry, parseWorkNotice, type WorkNotice } from './store/work-notify.js';
 
 export interface WaitScope {
   provider: string;
@@ -119,7 +114,7 @@ export class Dispatcher {
     if (this.parked === 0 || this.closed) return;
     if (this.expiryTimer && this.expiryDueAt <= Date.now() + ms) return;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.scheduleExpiryCheck(ms + 5);
+    this.scheduleExpiryCheck(ms + EXPIRY_TIMER_SLACK_MS);
   }
 
   private scheduleExpiryCheck(ms: number): void {
@@ -142,25 +137,11 @@ export class Dispatcher {
 
   /** Announces leases that expired since the last check; returns ms until the next expiry. */
   private async checkExpiries(): Promise<number> {
-    const expired = await this.db.query<{ provider_pubkey: string; pool_id: string | null; n: number; checked_at: Date }>(
-      `SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*)::int AS n, now() AS checked_at
-       FROM contract_sign_requests c
-       LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
-       ${ROUTE_JOIN}
-       WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
-         AND c.provisioning_lock_expires_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))
-         AND c.status = 'accepted' AND c.payment_status = 'succeeded'
-       GROUP BY 1, 2`,
-      [this.expiriesUntil, EXPIRY_RECHECK_MAX_MS / 1000],
-    );
-    for (const r of expired.rows) this.announce({ provider: r.provider_pubkey, poolId: r.pool_id, count: r.n });
-    if (expired.rows[0]) this.expiriesUntil = expired.rows[0].checked_at;
-    const next = await this.db.query<{ ms: number | null }>(
-      `SELECT ceil(extract(epoch FROM min(provisioning_lock_expires_at) - now()) * 1000)::int AS ms
-       FROM contract_sign_requests WHERE provisioning_lock_agent IS NOT NULL AND provisioning_lock_expires_at > now()`,
-    );
-    const ms = next.rows[0]?.ms;
-    return ms === null || ms === undefined ? EXPIRY_RECHECK_MAX_MS : Math.min(Math.max(ms, 20), EXPIRY_RECHECK_MAX_MS);
+    const { notices, checkedAt } = await expiredLeaseNotices(this.db, this.expiriesUntil, EXPIRY_RECHECK_MAX_MS / 1000);
+    for (const notice of notices) this.announce(notice);
+    if (checkedAt) this.expiriesUntil = checkedAt;
+    const ms = await msUntilNextLeaseExpiry(this.db);
+    return ms === null ? EXPIRY_RECHECK_MAX_MS : Math.min(Math.max(ms, EXPIRY_RECHECK_MIN_MS), EXPIRY_RECHECK_MAX_MS);
   }
 
   /** Answers every held long-poll (they return empty) and stops listening. */

@@ -1,7 +1,7 @@
 // Wires a running dc-api: database, migrations, server key, HTTP app, background jobs.
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { generateIdentity, identityFromSeed, seedHex } from '@dc/core';
+import { generateIdentity, identityFromSeed, seedHex } from '@dc/core/node';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { openDb, type Db } from './db/db.js';

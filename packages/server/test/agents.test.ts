@@ -3,7 +3,8 @@
 // the shared server key, heartbeats and online status, and revocation.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { delegationMessage, generateIdentity, publicKeyFromHex, verifyMessage, type Identity } from '@dc/core';
+import { delegationMessage } from '@dc/core';
+import { generateIdentity, publicKeyFromHex, verifyMessage, type Identity } from '@dc/core/node';
 import { sweepExpiredTokens } from '../src/jobs/sweeper.js';
 import { startServer } from '../src/server.js';
 import {

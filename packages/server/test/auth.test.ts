@@ -3,7 +3,8 @@
 // and DC_PUBLIC_URL as the only signed authority when it is set.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, newNonce, requestMessage, signMessage, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { type KeyHeader } from '@dc/core';
+import { generateIdentity, newNonce, requestMessage, signMessage, signRequestHeaders, type Identity } from '@dc/core/node';
 import {
   TEST_HOST,
   agentCall,

@@ -1,5 +1,5 @@
 // Exactly-once under real concurrency (DESIGN.md "Leases and exactly-once"), PostgreSQL only:
-// three dc-api processes on one database, two dozen agent processes (test/fixtures/agent-worker)
+// three dc-api processes on one database, two dozen agent processes (@dc/testkit's agent-worker)
 // claiming, renewing, failing and confirming thousands of contracts, while the test SIGKILLs
 // agents mid-provision (restarting them with the same key) and one API replica. Afterwards the
 // database must show every contract provisioned exactly once, by an agent of the pool it is routed
@@ -9,15 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { generateIdentity, seedHex, type Identity } from '@dc/core';
+import { generateIdentity, seedHex, type Identity } from '@dc/core/node';
+import { AGENT_WORKER_JS, SignedClient, envWithoutDc, freePort, keepAliveAgent, mustOk, sleep, waitReady } from '@dc/testkit';
 import { createTestDb, operator, serverUrl, type TestDb } from './helpers.js';
-import { ApiClient, sleep, type ApiResponse } from './fixtures/agent-worker.js';
 
 const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
-const WORKER_JS = fileURLToPath(new URL('./fixtures/agent-worker.js', import.meta.url));
 
 const TTL_SECONDS = 3;
 const REPLICAS = 3;
@@ -47,28 +45,6 @@ const OFFERINGS: { id: string; country: string; type: string; pool: PoolKey; exp
   { id: 'eu-nl-dedicated', country: 'NL', type: 'proxmox', pool: 'eu2', explicit: true },
   { id: 'eu-pl-dedicated', country: 'PL', type: 'proxmox', pool: 'eu2', explicit: true },
 ];
-
-/** The environment for child processes, without any DC_* setting of the caller's (clients sign for 127.0.0.1:PORT). */
-function inheritedEnv(): Record<string, string | undefined> {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DC_')));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function must<T extends ApiResponse>(r: T, what: string): T {
-  if (r.status >= 300) throw new Error(`${what}: expected success, got ${r.status}: ${r.text}`);
-  return r;
-}
 
 interface Replica {
   index: number;
@@ -101,6 +77,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
   process.on('exit', killAll); // backstop if the test process dies mid-run
   let testDb: TestDb | null = null;
   const serverErrors: string[] = [];
+  const httpAgent = keepAliveAgent();
   try {
     testDb = await createTestDb();
     const dbUrl = testDb.url!;
@@ -116,7 +93,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       if (stopped) return;
       const proc = spawn(process.execPath, [MAIN_JS], {
         env: {
-          ...inheritedEnv(),
+          ...envWithoutDc(),
           DATABASE_URL: dbUrl,
           PORT: String(r.port),
           HOST: '127.0.0.1',
@@ -146,38 +123,27 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
         });
       }
     };
-    const waitReady = async (r: Replica, timeoutMs = 30_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        try {
-          const res = await fetch(`${r.url}/readyz`, { signal: AbortSignal.timeout(2000) });
-          if (res.status === 200) return;
-        } catch {
-          // not listening yet
-        }
-        if (Date.now() > deadline) throw new Error(`replica ${r.index} not ready after ${timeoutMs} ms`);
-        await sleep(100);
-      }
-    };
     // All three start together: migrations are serialised by their advisory lock.
     for (const r of replicas) startReplica(r);
-    await Promise.all(replicas.map((r) => waitReady(r)));
+    await Promise.all(replicas.map((r) => waitReady(r.url, { timeoutMs: 30_000 })));
     const tReady = Date.now();
 
     // ---- provider, pools, offerings ---------------------------------------------------------------
     const provider = generateIdentity();
     const pk = provider.publicKey;
-    const prov = (i = 0) => new ApiClient(replicas[i % REPLICAS]!.url, provider);
-    must(await prov().request('PUT', `/api/v1/providers/${pk}`, { name: 'Concurrency Provider' }), 'register provider');
+    const clients = replicas.map((r) => SignedClient.http(r.url, httpAgent));
+    const client = (i: number) => clients[i % REPLICAS]!;
+    const prov = (i = 0) => client(i).as(provider);
+    mustOk(await prov().request('PUT', `/api/v1/providers/${pk}`, { name: 'Concurrency Provider' }), 'register provider');
     const poolIds = new Map<PoolKey, string>();
     for (const p of POOLS) {
-      const r = must(await prov().request('POST', `/api/v1/providers/${pk}/pools`, { name: p.name, location: p.location, provisioner_type: p.provisioner_type }), `create pool ${p.name}`);
+      const r = mustOk(await prov().request('POST', `/api/v1/providers/${pk}/pools`, { name: p.name, location: p.location, provisioner_type: p.provisioner_type }), `create pool ${p.name}`);
       poolIds.set(p.key, r.body.pool_id);
     }
     const expectedPool = new Map<string, string>(); // offering → pool id, from the routing rule
     await Promise.all(
       OFFERINGS.map(async (o, i) => {
-        const r = must(
+        const r = mustOk(
           await prov(i).request('POST', `/api/v1/providers/${pk}/offerings`, {
             offering_id: o.id, name: o.id, product_type: 'compute', datacenter_country: o.country, monthly_price: 9.5, currency: 'EUR',
             provisioner_type: o.type, ...(o.explicit ? { agent_pool_id: poolIds.get(o.pool) } : {}),
@@ -194,11 +160,11 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     const apiContracts: string[] = [];
     await Promise.all(
       OFFERINGS.map(async (o, i) => {
-        const customer = new ApiClient(replicas[i % REPLICAS]!.url, generateIdentity());
-        const c = must(await customer.request('POST', '/api/v1/contracts', { provider_pubkey: pk, offering_id: o.id }), 'create contract');
+        const customer = client(i).as(generateIdentity());
+        const c = mustOk(await customer.request('POST', '/api/v1/contracts', { provider_pubkey: pk, offering_id: o.id }), 'create contract');
         const id = c.body.contract_id as string;
-        must(await prov(i + 1).request('POST', `/api/v1/providers/${pk}/contracts/${id}/accept`), 'accept');
-        must(await new ApiClient(replicas[(i + 2) % REPLICAS]!.url, operator).request('POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 'payment');
+        mustOk(await prov(i + 1).request('POST', `/api/v1/providers/${pk}/contracts/${id}/accept`), 'accept');
+        mustOk(await client(i + 2).as(operator).request('POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 'payment');
         apiContracts.push(id);
       }),
     );
@@ -242,10 +208,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
         setupJobs.push(
           (async () => {
             const label = `${p.name}-node-${a + 1}`;
-            const tok = must(await prov(index).request('POST', `/api/v1/providers/${pk}/pools/${poolIds.get(p.key)}/setup-tokens`, { label }), 'setup token');
+            const tok = mustOk(await prov(index).request('POST', `/api/v1/providers/${pk}/pools/${poolIds.get(p.key)}/setup-tokens`, { label }), 'setup token');
             const agent = generateIdentity();
-            const r = must(
-              await new ApiClient(replicas[(index + 1) % REPLICAS]!.url, agent, 'X-Agent-Pubkey').request('POST', '/api/v1/agents/setup', { token: tok.body.token, agent_pubkey: agent.publicKey }),
+            const r = mustOk(
+              await client(index + 1).as(agent, 'X-Agent-Pubkey').request('POST', '/api/v1/agents/setup', { token: tok.body.token, agent_pubkey: agent.publicKey }),
               'agent setup',
             );
             assert.equal(r.body.pool_id, poolIds.get(p.key));
@@ -272,9 +238,9 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       if (stopped) return;
       w.killedByUs = false;
       w.inflight.clear();
-      const proc = spawn(process.execPath, [WORKER_JS], {
+      const proc = spawn(process.execPath, [AGENT_WORKER_JS], {
         env: {
-          ...inheritedEnv(),
+          ...envWithoutDc(),
           DC_WORKER_ID: String(w.index),
           DC_AGENT_SEED: seedHex(w.agent.privateKey),
           DC_PROVIDER_PUBKEY: pk,
@@ -383,7 +349,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           r.proc?.kill('SIGKILL');
           await sleep(500);
           startReplica(r);
-          await waitReady(r);
+          await waitReady(r.url, { timeoutMs: 30_000 });
           apiRestarts++;
           apiRestartedAt = Date.now();
           timeline.push(`${((apiRestartedAt - tWork) / 1000).toFixed(1)}s replica 1 ready again`);
@@ -575,6 +541,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
   } finally {
     stopped = true;
     killAll();
+    httpAgent.destroy();
     process.off('exit', killAll);
     await testDb?.drop().catch(() => {});
   }

@@ -8,7 +8,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateIdentity } from '@dc/core';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { ENDPOINTS, type Endpoint } from '@dc/core';
+import { generateIdentity } from '@dc/core/node';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { agentCall, call, providerWithPool, registerAgent, startHarness, type Harness } from './helpers.js';
 
@@ -234,37 +236,66 @@ describe('operational endpoints', () => {
     assert.ok(Number(beats[1]) >= 1);
   });
 
-  test('/api/v1/openapi.json is OpenAPI 3.1 with the pool, offering, contract and agent paths', async () => {
+  test('/api/v1/openapi.json is OpenAPI 3.1 and documents every ENDPOINTS entry with its params, query, body and responses', async () => {
     const r = await call(h, null, 'GET', '/api/v1/openapi.json');
     assert.equal(r.status, 200);
-    assert.match(r.body.openapi, /^3\.1\./);
-    const paths = Object.keys(r.body.paths);
-    for (const p of [
-      '/api/v1/providers/{pubkey}',
-      '/api/v1/providers/{pubkey}/pools',
-      '/api/v1/providers/{pubkey}/pools/{pool_id}',
-      '/api/v1/providers/{pubkey}/pools/{pool_id}/setup-tokens',
-      '/api/v1/providers/{pubkey}/setup-tokens/{token_id}',
-      '/api/v1/providers/{pubkey}/offerings',
-      '/api/v1/providers/{pubkey}/offerings/{offering_id}',
-      '/api/v1/providers/{pubkey}/offerings/import',
-      '/api/v1/providers/{pubkey}/offerings/export',
-      '/api/v1/contracts',
-      '/api/v1/contracts/{id}',
-      '/api/v1/contracts/{id}/cancel',
-      '/api/v1/contracts/{id}/payment',
-      '/api/v1/providers/{pubkey}/contracts',
-      '/api/v1/providers/{pubkey}/contracts/{id}/accept',
-      '/api/v1/providers/{pubkey}/contracts/{id}/events',
-      '/api/v1/agents/setup',
-      '/api/v1/server-key',
-      '/api/v1/providers/{pubkey}/agents/{agent_pubkey}',
-      '/api/v1/providers/{pubkey}/heartbeat',
-    ]) {
-      assert.ok(paths.includes(p), `missing ${p}`);
+    const doc = r.body;
+    assert.match(doc.openapi, /^3\.1\./);
+    assert.equal(typeof doc.info.title, 'string');
+    assert.equal(typeof doc.info.version, 'string');
+    // OpenAPI 3.1 schemas are JSON Schema 2020-12: every one must compile as such.
+    const ajv = new Ajv2020({ strict: false, validateFormats: false });
+    const compiles = (schema: unknown, what: string) => assert.doesNotThrow(() => ajv.compile(schema as object), what);
+    const keys = (schema: any) => Object.keys(schema?.properties ?? {}).sort();
+    let operations = 0;
+    for (const path of Object.keys(doc.paths)) operations += Object.keys(doc.paths[path]).length;
+    assert.equal(operations, Object.keys(ENDPOINTS).length, 'one documented operation per endpoint, no others');
+
+    for (const [name, e] of Object.entries<Endpoint>(ENDPOINTS)) {
+      const path = e.path.replace(/:([a-z_]+)/g, '{$1}');
+      const op = doc.paths[path]?.[e.method.toLowerCase()];
+      assert.ok(op, `${name}: ${e.method} ${path} is not documented`);
+      assert.equal(op.summary, e.summary, name);
+      assert.deepEqual(op.tags, [e.tag], name);
+      const params: any[] = op.parameters ?? [];
+      for (const p of params) compiles(p.schema, `${name}: parameter ${p.name}`);
+      const named = (where: string) => params.filter((p) => p.in === where).map((p) => p.name).sort();
+      assert.deepEqual(named('path'), [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort(), `${name}: path parameters`);
+      assert.deepEqual(named('path'), keys(e.params), `${name}: path parameters from the schema`);
+      assert.deepEqual(named('query'), keys(e.query), `${name}: query parameters`);
+      for (const p of params) if (p.in === 'path') assert.equal(p.required, true, `${name}: ${p.name} is required`);
+
+      const content = op.requestBody?.content;
+      if (e.body) {
+        const schema = content?.['application/json']?.schema;
+        assert.ok(schema, `${name}: JSON request body`);
+        assert.deepEqual(keys(schema), keys(e.body), `${name}: body fields`);
+        compiles(schema, `${name}: body`);
+      } else if (e.consumes) {
+        assert.deepEqual(Object.keys(content ?? {}), [...e.consumes], `${name}: body content types`);
+      } else {
+        assert.equal(op.requestBody, undefined, `${name}: no body`);
+      }
+
+      const [okStatus, okSchema] = e.ok;
+      const expected = new Set([String(okStatus), ...e.errors.map(String), ...Object.keys(e.errorBodies ?? {})]);
+      assert.deepEqual(Object.keys(op.responses).sort(), [...expected].sort(), `${name}: response statuses`);
+      const ok = op.responses[String(okStatus)].content?.['application/json']?.schema;
+      if (okSchema) {
+        assert.ok(ok, `${name}: ${okStatus} schema`);
+        assert.deepEqual(keys(ok), keys(okSchema), `${name}: ${okStatus} fields`);
+        compiles(ok, `${name}: ${okStatus}`);
+      } else {
+        assert.equal(ok, undefined, `${name}: ${okStatus} has no JSON body`);
+        for (const type of e.produces ?? []) assert.ok(op.responses[String(okStatus)].content[type], `${name}: ${okStatus} as ${type}`);
+      }
+      for (const status of e.errors) {
+        const schema = op.responses[String(status)].content?.['application/json']?.schema;
+        assert.deepEqual(keys(schema), ['error'], `${name}: ${status} is the error body`);
+        assert.deepEqual(keys(schema.properties.error), ['code', 'message'], `${name}: ${status} error fields`);
+        compiles(schema, `${name}: ${status}`);
+      }
     }
-    assert.ok(r.body.paths['/api/v1/providers/{pubkey}/pools'].post, 'pool creation');
-    assert.ok(r.body.paths['/api/v1/providers/{pubkey}/offerings/{offering_id}'].put, 'offering update');
   });
 
   test('/api/docs serves the rendered docs as HTML', async () => {

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { call, mustOk, offeringInput, operator, providerWithPool, startHarness, type Harness, type Res, assertError } from './helpers.js';
 
 let h: Harness;

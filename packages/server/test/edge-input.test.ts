@@ -1,7 +1,7 @@
 // Inputs found in review that used to reach a 500 or an unexpected body.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Identity } from '@dc/core';
+import { type Identity } from '@dc/core/node';
 import { agentCall, call, mustOk, paidContract, providerWithPool, registerAgent, startHarness, type Harness, base } from './helpers.js';
 
 let h: Harness;

@@ -1,9 +1,12 @@
-import assert from 'node:assert/strict';
 // Test harness: a fresh database per test file (PGlite in memory, or a new database on the
-// PostgreSQL server named by TEST_DATABASE_URL), an in-process app, and signed-request helpers.
+// PostgreSQL server named by TEST_DATABASE_URL), an in-process app, and signed-request helpers
+// over @dc/testkit's client.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { authorityOf, generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { authorityOf, type KeyHeader } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
+import { SignedClient, mustOk as mustOkNow, type Res } from '@dc/testkit';
 import { loadConfig, type Config } from '../src/config.js';
 import { PgliteDb, PostgresDb, type Db } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -81,15 +84,13 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   };
 }
 
-export interface Res<T = any> {
-  status: number;
-  body: T;
-  headers: Record<string, unknown>;
-  text: string;
-}
+export type { Res } from '@dc/testkit';
+
+/** The harness's in-process signed client (built per call: tests pass harness copies with another server or signHost). */
+const clientOf = (h: Harness) => SignedClient.inject(h.server.app, TEST_HOST, h.signHost ?? TEST_HOST);
 
 /** Sends a request signed by `who` through app.inject (no network). */
-export async function call<T = any>(
+export function call<T = any>(
   h: Harness,
   who: Identity | null,
   method: string,
@@ -97,18 +98,7 @@ export async function call<T = any>(
   body?: unknown,
   opts: { keyHeader?: KeyHeader; contentType?: string; headers?: Record<string, string>; timestamp?: number; nonce?: string } = {},
 ): Promise<Res<T>> {
-  const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-  const headers: Record<string, string> = { host: TEST_HOST, ...(opts.headers ?? {}) };
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  if (who) Object.assign(headers, signRequestHeaders(who, { method, host: h.signHost ?? TEST_HOST, path, body: raw }, opts));
-  const r = await h.server.app.inject({ method: method as 'GET', url: path, headers, payload: body === undefined ? undefined : raw });
-  let parsed: unknown = undefined;
-  try {
-    parsed = r.body ? JSON.parse(r.body) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: r.statusCode, body: parsed as T, headers: r.headers, text: r.body };
+  return clientOf(h).request<T>(who, method, path, body, opts);
 }
 
 export const agentCall = <T = any>(h: Harness, agent: Identity, method: string, path: string, body?: unknown) =>
@@ -139,10 +129,8 @@ export async function registerAgent(h: Harness, provider: Identity, poolId: stri
   return agent;
 }
 
-export async function mustOk<T extends Res>(p: Promise<T>): Promise<T> {
-  const r = await p;
-  if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${r.text}`);
-  return r;
+export async function mustOk<T>(p: Promise<Res<T>>): Promise<Res<T>> {
+  return mustOkNow(await p);
 }
 
 /** Creates an offering and a paid, accepted contract for it. */
@@ -173,21 +161,13 @@ export async function paidContract(
 }
 
 /** Sends a request with exactly these headers (nothing is signed for you): for auth edge cases. */
-export async function rawCall<T = any>(
+export function rawCall<T = any>(
   h: Harness,
   method: string,
   path: string,
   opts: { headers?: Record<string, string>; body?: string } = {},
 ): Promise<Res<T>> {
-  const headers: Record<string, string> = { host: TEST_HOST, ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(opts.headers ?? {}) };
-  const r = await h.server.app.inject({ method: method as 'GET', url: path, headers, payload: opts.body });
-  let parsed: unknown = undefined;
-  try {
-    parsed = r.body ? JSON.parse(r.body) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: r.statusCode, body: parsed as T, headers: r.headers, text: r.body };
+  return clientOf(h).request<T>(null, method, path, opts.body, { headers: opts.headers ?? {} });
 }
 
 /** A registered provider without pools. */

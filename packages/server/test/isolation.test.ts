@@ -3,7 +3,7 @@
 // paths A's ids do not exist (404) and A's rows never appear in B's lists.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { agentCall, call, mustOk, offeringInput, providerWithPool, registerAgent, startHarness, type Harness, type Res } from './helpers.js';
 
 let h: Harness;

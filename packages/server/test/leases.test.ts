@@ -1,7 +1,7 @@
 // Exactly-once provisioning: pending-provision, claim, fenced leases, expiry, back-off, routing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { expireLeases } from '../src/store/leases.js';
 import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness, base } from './helpers.js';
 
@@ -274,6 +274,35 @@ describe('locks and fencing', () => {
     assert.equal(c.body.lock_agent, null);
     assert.equal((await mustOk(agentCall(h, b, 'POST', `${base(provider)}/contracts/${id}/lock`))).body.lock_token, 2);
     assert.equal((await agentCall(h, a, 'POST', `${base(provider)}/contracts/${id}/lock`)).status, 401);
+  });
+});
+
+describe('agent labels on contracts', () => {
+  test('contracts name the lock holder and the provisioning agent by label; a provider or an unlabelled agent is null', async () => {
+    const { provider, a } = await setup('lbl');
+    const id = await paidContract(h, provider, { offering_id: 'labels' });
+    const read = async () => (await mustOk(call(h, provider, 'GET', `/api/v1/contracts/${id}`))).body;
+    assert.equal((await read()).lock_agent_label, null);
+    const g = await mustOk(agentCall(h, a, 'POST', `${base(provider)}/contracts/${id}/lock`));
+    assert.equal(g.body.lock_agent_label, 'lbl-a', 'the work item carries it');
+    assert.equal((await read()).lock_agent_label, 'lbl-a');
+    const listed = await mustOk(call(h, provider, 'GET', `${base(provider)}/contracts`));
+    assert.equal(listed.body.items.find((c: any) => c.contract_id === id).lock_agent_label, 'lbl-a', 'and the provider\'s list');
+    await mustOk(agentCall(h, a, 'POST', `${base(provider)}/contracts/${id}/provisioned`, { lock_token: g.body.lock_token, instance_details: {} }));
+    const done = await read();
+    assert.equal(done.lock_agent_label, null, 'no lease, no holder');
+    assert.equal(done.provisioned_by_label, 'lbl-a');
+
+    const { provider: p2, poolId } = await providerWithPool(h, { name: 'manual-labels', location: 'europe', provisioner_type: 'manual' });
+    const unlabelled = await registerAgent(h, p2, poolId);
+    const m = await paidContract(h, p2, { offering_id: 'manual-labels', provisioner_type: 'manual' });
+    const gm = await mustOk(agentCall(h, unlabelled, 'POST', `${base(p2)}/contracts/${m}/lock`));
+    assert.equal(gm.body.lock_agent, unlabelled.publicKey);
+    assert.equal(gm.body.lock_agent_label, null, 'an agent without a label');
+    await mustOk(agentCall(h, unlabelled, 'POST', `${base(p2)}/contracts/${m}/handoff`, { lock_token: gm.body.lock_token }));
+    const byProvider = await mustOk(call(h, p2, 'POST', `${base(p2)}/contracts/${m}/provisioned`, { instance_details: {} }));
+    assert.equal(byProvider.body.provisioned_by, p2.publicKey);
+    assert.equal(byProvider.body.provisioned_by_label, null, 'a provider has no agent label');
   });
 });
 

@@ -2,7 +2,7 @@
 // no more waiters woken than there is work, lease expiry announced by a timer, clean shutdown.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { PostgresDb, type Db } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { agentCall, call, createTestDb, mustOk, operator, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';

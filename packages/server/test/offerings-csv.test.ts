@@ -2,7 +2,7 @@
 // per-row errors; GET /export is CSV; CSV bodies may be 8 MiB, other bodies DC_BODY_LIMIT_BYTES).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { call, mustOk, offeringInput, registeredProvider, startHarness, type Harness, type Res, base } from './helpers.js';
 
 let h: Harness;

@@ -2,7 +2,7 @@
 // list filters and pagination, and the delete guard for unfinished contracts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { call, mustOk, offeringInput, providerWithPool, registeredProvider, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 let h: Harness;

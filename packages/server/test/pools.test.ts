@@ -3,7 +3,7 @@
 // between providers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { agentCall, call, mustOk, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 /** The offline cut-off this file runs with: not the default 90, so the test shows it is honoured. */

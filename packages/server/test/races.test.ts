@@ -2,7 +2,7 @@
 // sweeper vs revocation, concurrent CSV imports, and long-polls whose client went away.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, signRequestHeaders, type Identity } from '@dc/core';
+import { generateIdentity, signRequestHeaders, type Identity } from '@dc/core/node';
 import { expireLeases } from '../src/store/leases.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { agentCall, call, createTestDb, mustOk, paidContract, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';

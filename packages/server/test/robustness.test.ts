@@ -4,7 +4,8 @@
 // and every error must be {"error": {"code", "message"}} without stack-trace text.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { type KeyHeader } from '@dc/core';
+import { generateIdentity, signRequestHeaders, type Identity } from '@dc/core/node';
 import { TEST_HOST, call, mustOk, offeringInput, operator, paidContract, providerWithPool, registerAgent, startHarness, type Harness } from './helpers.js';
 
 let h: Harness;

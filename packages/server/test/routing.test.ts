@@ -4,7 +4,8 @@
 // are checked against each other and against a JS model on randomized data.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countryToRegion, generateIdentity, type Identity } from '@dc/core';
+import { countryToRegion } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 let h: Harness;

@@ -2,7 +2,8 @@
 // lifetime, the setup command, the pending list, revocation, and isolation between providers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateIdentity, type Identity } from '@dc/core';
+import { agentSetupCommand, setupOneLiner } from '@dc/core';
+import { generateIdentity, type Identity } from '@dc/core/node';
 import { agentCall, call, mustOk, providerWithPool, rawCall, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
 
 const TOKEN_RE = /^apt_europe_[A-Za-z0-9_-]{22,}$/;
@@ -46,9 +47,9 @@ async function expire(tokenId: string): Promise<void> {
 }
 
 describe('format and storage', () => {
-  test('creating a token is 201 with token, token_id, pool_id, label, created_at, expires_at and setup_command', async () => {
+  test('creating a token is 201 with token, token_id, pool_id, label, created_at, expires_at, setup_command, api_url and server_key', async () => {
     const t = await createToken({ label: 'node-7' });
-    assert.deepEqual(Object.keys(t).sort(), ['created_at', 'expires_at', 'label', 'pool_id', 'setup_command', 'token', 'token_id']);
+    assert.deepEqual(Object.keys(t).sort(), ['api_url', 'created_at', 'expires_at', 'label', 'pool_id', 'server_key', 'setup_command', 'token', 'token_id']);
     assert.match(t.token, TOKEN_RE);
     assert.equal(t.pool_id, poolId);
     assert.equal(t.label, 'node-7');
@@ -217,9 +218,27 @@ describe('setup command', () => {
       const cmd: string = t.setup_command;
       assert.equal(cmd, `curl --proto '=https' -fsSL https://api.example.net/setup | bash -s -- --token ${t.token} --api-url https://api.example.net --server-key ${key}`);
       assert.ok(!cmd.includes('api.test.local'), 'the Host header is not used');
+      assert.equal(t.api_url, 'https://api.example.net');
     } finally {
       await hp.close();
     }
+  });
+
+  test('on plain http to this machine the command drops --proto (byte for byte)', async () => {
+    const local = { ...h, signHost: '127.0.0.1:8080' };
+    const r = await call(local, provider, 'POST', `${base(provider)}/pools/${poolId}/setup-tokens`, {}, { headers: { host: '127.0.0.1:8080' } });
+    assert.equal(r.status, 201, r.text);
+    const t = r.body;
+    assert.equal(t.setup_command, `curl -fsSL http://127.0.0.1:8080/setup | bash -s -- --token ${t.token} --api-url http://127.0.0.1:8080 --server-key ${serverKey}`);
+  });
+
+  test('api_url and server_key are the fields the command is built from, so clients need not parse it', async () => {
+    const t = await createToken();
+    assert.equal(t.api_url, 'http://api.test.local');
+    assert.equal(t.server_key, serverKey);
+    const fields = { api_url: t.api_url, token: t.token, server_key: t.server_key };
+    assert.equal(t.setup_command, setupOneLiner(fields));
+    assert.equal(agentSetupCommand(fields), `dc-agent setup --token ${t.token} --api-url http://api.test.local --server-key ${serverKey}`);
   });
 });
 

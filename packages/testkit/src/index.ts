@@ -164,7 +164,9 @@ export class BoundClient {
 }
 
 /** Throws unless the answer is a success; returns it for chaining. */
-export function mustOk<T extends Res>(r: T, what = 'request'): T {
+export function mustOk<T>(r: Res<T>, what = 'request'): Res<T> {
   if (r.status >= 300) throw new Error(`${what}: expected success, got ${r.status}: ${r.text}`);
   return r;
 }
+
+export { AGENT_WORKER_JS, envWithoutDc, freePort, sleep, waitReady } from './processes.js';

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
-import { authorityOf, generateIdentity, identityFromSeed, signRequestHeaders } from '@dc/core';
+import { generateIdentity, identityFromSeed } from '@dc/core/node';
+import { keepAliveAgent, SignedClient } from '@dc/testkit';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -27,26 +28,11 @@ const POOL_NAME = 'ui-bench-europe';
 const PREFIX = 'ui-bench-';
 const TYPES = ['compute', 'dedicated', 'gpu', 'storage'];
 
-function client(baseUrl, identity, keyHeader = 'X-Public-Key') {
-  const host = authorityOf(baseUrl);
-  return async (method, path, body, contentType = 'application/json') => {
-    const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-    const headers = signRequestHeaders(identity, { method, host, path, body: raw }, { keyHeader });
-    if (body !== undefined) headers['content-type'] = contentType;
-    const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body: raw } : {}) });
-    const text = await res.text();
-    let json;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (res.status >= 300) {
-      const hint = res.status === 429 ? ' (raise DC_SETUP_RATE_LIMIT_PER_MINUTE on the server for the benchmark)' : '';
-      throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 300)}${hint}`);
-    }
-    return json;
-  };
+/** The body of a successful answer; anything else throws with what the server said. */
+function ok(res, what) {
+  if (res.status < 300) return res.body;
+  const hint = res.status === 429 ? ' (raise DC_SETUP_RATE_LIMIT_PER_MINUTE on the server for the benchmark)' : '';
+  throw new Error(`${what} → ${res.status}: ${res.text.slice(0, 300)}${hint}`);
 }
 
 function offeringsCsv(n) {
@@ -59,7 +45,7 @@ function offeringsCsv(n) {
   return lines.join('\n') + '\n';
 }
 
-async function pool(items, concurrency, fn) {
+async function runPool(items, concurrency, fn) {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, items.length) }, async () => {
@@ -72,30 +58,30 @@ async function pool(items, concurrency, fn) {
 }
 
 /** Registers the provider, one pool, `offerings` offerings and `agents` agents (idempotent). */
-async function populate(baseUrl, provider, { offerings, agents }) {
-  const api = client(baseUrl, provider);
-  const pk = provider.publicKey;
-  await api('PUT', `/api/v1/providers/${pk}`, { name: 'UI bench provider' });
-  let p = (await api('GET', `/api/v1/providers/${pk}/pools`)).items.find((x) => x.name === POOL_NAME);
-  if (!p) p = await api('POST', `/api/v1/providers/${pk}/pools`, { name: POOL_NAME, location: 'europe', provisioner_type: 'proxmox' });
+async function populate(signed, provider, { offerings, agents }) {
+  const pubkey = provider.publicKey;
+  const call = async (who, name, args = {}) => ok(await signed.call(who, name, args), name);
+  await call(provider, 'putProvider', { params: { pubkey }, body: { name: 'UI bench provider' } });
+  let p = (await call(provider, 'listPools', { params: { pubkey } })).items.find((x) => x.name === POOL_NAME);
+  p ??= await call(provider, 'createPool', { params: { pubkey }, body: { name: POOL_NAME, location: 'europe', provisioner_type: 'proxmox' } });
+  const pool = { pubkey, pool_id: p.pool_id };
   const t0 = performance.now();
-  await api('POST', `/api/v1/providers/${pk}/offerings/import`, offeringsCsv(offerings), 'text/csv');
+  await call(provider, 'importOfferings', { params: { pubkey }, body: offeringsCsv(offerings), contentType: 'text/csv' });
   const importMs = performance.now() - t0;
 
-  const detail = await api('GET', `/api/v1/providers/${pk}/pools/${p.pool_id}`);
+  const detail = await call(provider, 'getPool', { params: pool });
   const have = detail.agents.length;
   const missing = Math.max(0, agents - have);
   const t1 = performance.now();
-  await pool(Array.from({ length: missing }, (_, i) => have + i), 8, async (i) => {
+  await runPool(Array.from({ length: missing }, (_, i) => have + i), 8, async (i) => {
     const label = `bench-agent-${String(i).padStart(4, '0')}`;
-    const t = await api('POST', `/api/v1/providers/${pk}/pools/${p.pool_id}/setup-tokens`, { label });
+    const t = await call(provider, 'createSetupToken', { params: pool, body: { label } });
     const agent = generateIdentity();
-    const agentApi = client(baseUrl, agent, 'X-Agent-Pubkey');
-    await agentApi('POST', '/api/v1/agents/setup', { token: t.token, agent_pubkey: agent.publicKey });
+    await call(agent, 'setupAgent', { body: { token: t.token, agent_pubkey: agent.publicKey } });
     // Two thirds heartbeat (online until the offline cut-off), every tenth is revoked: the table
     // shows all three statuses, and the revoked tenth is a filter result that does not drift.
-    if (i % 3 !== 2) await agentApi('POST', `/api/v1/providers/${pk}/heartbeat`, { version: `0.5.${i % 4}` });
-    if (i % 10 === 9) await api('DELETE', `/api/v1/providers/${pk}/agents/${agent.publicKey}`);
+    if (i % 3 !== 2) await call(agent, 'heartbeat', { params: { pubkey }, body: { version: `0.5.${i % 4}` } });
+    if (i % 10 === 9) await call(provider, 'revokeAgent', { params: { pubkey, agent_pubkey: agent.publicKey } });
   });
   return { poolId: p.pool_id, importMs, agentSetupMs: performance.now() - t1, agentsCreated: missing };
 }
@@ -152,19 +138,21 @@ async function markTime(page, name) {
 export async function runUiBench({ baseUrl, providerSeedHex, offerings = 5000, agents = 1000, repeats = 5, log = () => {} }) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const provider = identityFromSeed(providerSeedHex);
-  const pk = provider.publicKey;
-  const api = client(baseUrl, provider);
+  const pubkey = provider.publicKey;
+  const httpAgent = keepAliveAgent();
+  const signed = SignedClient.http(baseUrl, httpAgent);
   log(`populating: ${offerings} offerings, ${agents} agents`);
-  const setup = await populate(baseUrl, provider, { offerings, agents });
+  const setup = await populate(signed, provider, { offerings, agents });
   log(`populated (import ${Math.round(setup.importMs)} ms, ${setup.agentsCreated} agents in ${Math.round(setup.agentSetupMs)} ms)`);
 
-  const total = (await api('GET', `/api/v1/providers/${pk}/offerings?limit=1`)).total;
+  const listOfferings = async (query) => ok(await signed.call(provider, 'listOfferings', { params: { pubkey }, query: { limit: 1, ...query } }), 'listOfferings');
+  const total = (await listOfferings({})).total;
   const expect = async (query) => {
-    const r = await api('GET', `/api/v1/providers/${pk}/offerings?limit=1&${query}`);
+    const r = await listOfferings(query);
     return { total: r.total, first: r.items[0]?.offering_id ?? null };
   };
-  const page2First = (await api('GET', `/api/v1/providers/${pk}/offerings?limit=1&offset=50`)).items[0].offering_id;
-  const poolAgents = (await api('GET', `/api/v1/providers/${pk}/pools/${setup.poolId}`)).agents;
+  const page2First = (await listOfferings({ offset: 50 })).items[0].offering_id;
+  const poolAgents = ok(await signed.call(provider, 'getPool', { params: { pubkey, pool_id: setup.poolId } }), 'getPool').agents;
 
   const userDataDir = mkdtempSync(join(tmpdir(), 'dc-ui-bench-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -203,16 +191,16 @@ export async function runUiBench({ baseUrl, providerSeedHex, offerings = 5000, a
       await page.waitForFunction((t) => document.querySelector('[data-total]')?.getAttribute('data-total') === String(t), total);
 
       const type = TYPES[(r % (TYPES.length - 1)) + 1];
-      const e1 = await expect(`product_type=${type}`);
+      const e1 = await expect({ product_type: type });
       figures.offeringsFilterMs.push(
         await page.evaluate(([t, e]) => window.__dcMeasure(() => window.__dcSetSelect('select[name=type]', t), () => window.__dcOfferingsShow(e.total, e.first)), [type, e1]),
       );
       const q = `${PREFIX}0${r}1`;
-      const e2 = await expect(`product_type=${type}&q=${encodeURIComponent(q)}`);
+      const e2 = await expect({ product_type: type, q });
       figures.offeringsSearchMs.push(
         await page.evaluate(([q, e]) => window.__dcMeasure(() => window.__dcSetInput('input[name=q]', q), () => window.__dcOfferingsShow(e.total, e.first)), [q, e2]),
       );
-      const e3 = await expect('');
+      const e3 = await expect({});
       // One event per task: each handler must see the URL the previous one produced.
       await page.evaluate(() => window.__dcSetInput('input[name=q]', ''));
       await page.evaluate(() => window.__dcSetSelect('select[name=type]', ''));
@@ -243,6 +231,7 @@ export async function runUiBench({ baseUrl, providerSeedHex, offerings = 5000, a
   } finally {
     await context.close();
     rmSync(userDataDir, { recursive: true, force: true });
+    httpAgent.destroy();
   }
   const out = { offerings: figures.offerings, agents: figures.agents, repeats };
   for (const [k, v] of Object.entries(figures)) if (Array.isArray(v)) out[k] = stats(v);

@@ -1,9 +1,8 @@
 // Routes and the page frame. Everything under /dashboard/provider/ needs a signed-in,
 // registered provider; deep links survive sign-in (the URL is kept while the gate shows).
 import { createBrowserRouter, Navigate, NavLink, Outlet, RouterProvider } from 'react-router';
-import { useQuery } from '@tanstack/react-query';
-import { getProvider } from './api/providers.js';
-import { useSession } from './session.js';
+import { useProvider } from './queries.js';
+import { useClient, useSession } from './session.js';
 import { SignInPage } from './pages/SignInPage.js';
 import { RegisterPage } from './pages/RegisterPage.js';
 import { PoolsPage } from './pages/PoolsPage.js';
@@ -40,9 +39,9 @@ function Gate() {
 }
 
 function Registered() {
-  const { state, signOut } = useSession();
-  const client = state.status === 'signed-in' ? state.client : null;
-  const provider = useQuery({ queryKey: ['provider'], queryFn: () => getProvider(client!), enabled: !!client, staleTime: 60_000 });
+  const { signOut } = useSession();
+  const client = useClient();
+  const provider = useProvider();
   if (provider.isPending) return <p className="page-status">Loading your provider account…</p>;
   if (provider.isError) {
     return (
@@ -69,8 +68,8 @@ function Registered() {
           <NavLink to="/provider/contracts">Contracts</NavLink>
         </nav>
         <span className="spacer" />
-        <span className="who" title={client?.publicKey}>
-          <span data-provider-name>{provider.data.name}</span> <span className="mono muted">{client?.publicKey.slice(0, 8)}…</span>
+        <span className="who" title={client.publicKey}>
+          <span data-provider-name>{provider.data.name}</span> <span className="mono muted">{client.publicKey.slice(0, 8)}…</span>
         </span>
         <button type="button" className="btn btn-small" onClick={() => signOut()}>
           Sign out

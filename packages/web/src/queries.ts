@@ -1,70 +1,88 @@
-// React Query hooks: one query key per resource, polled so tables stay live without reloads.
-import { keepPreviousData, useQueries, useQuery } from '@tanstack/react-query';
-import type { ContractStatus, OfferingListQuery } from '@dc/core';
-import { POLL_MS } from './api/constants.js';
-import { getPool, listPools } from './api/pools.js';
-import { listPendingTokens } from './api/tokens.js';
-import { listOfferings } from './api/offerings.js';
-import { listContractEvents, listContracts } from './api/contracts.js';
+// React Query hooks: each reads one endpoint under its key from api/query-keys.ts, polled so
+// tables stay live without reloads.
+import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query';
+import type { ContractListQuery, OfferingListQuery, Provider } from '@dc/core';
+import { ApiError, type Client } from './api/client.js';
+import { queryKeys } from './api/query-keys.js';
 import { useClient } from './session.js';
 
-export const keys = {
-  pools: ['pools'] as const,
-  pool: (id: string) => ['pool', id] as const,
-  tokens: (poolId: string) => ['tokens', poolId] as const,
-  offerings: (q: OfferingListQuery) => ['offerings', q] as const,
-  contracts: (q: object) => ['contracts', q] as const,
-  events: (id: string) => ['events', id] as const,
-};
+/** How often live tables re-read the API (ms): an agent coming online shows within this. */
+const POLL_MS = 2500;
+
+/** The registration, or null when this key has not registered a name yet (404). */
+export function useProvider() {
+  const c = useClient();
+  return useQuery({
+    queryKey: queryKeys.provider,
+    queryFn: async (): Promise<Provider | null> => {
+      try {
+        return await c.call('getProvider');
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return null;
+        throw err;
+      }
+    },
+    staleTime: 60_000,
+  });
+}
 
 export function usePools() {
   const c = useClient();
-  return useQuery({ queryKey: keys.pools, queryFn: ({ signal }) => listPools(c, signal), refetchInterval: POLL_MS });
+  return useQuery({
+    queryKey: queryKeys.pools,
+    queryFn: async ({ signal }) => (await c.call('listPools', { signal })).items,
+    refetchInterval: POLL_MS,
+  });
 }
 
 export function usePool(poolId: string) {
   const c = useClient();
-  return useQuery({ queryKey: keys.pool(poolId), queryFn: ({ signal }) => getPool(c, poolId, signal), refetchInterval: POLL_MS });
+  return useQuery({
+    queryKey: queryKeys.pool(poolId),
+    queryFn: ({ signal }) => c.call('getPool', { params: { pool_id: poolId }, signal }),
+    refetchInterval: POLL_MS,
+  });
 }
 
 export function usePendingTokens(poolId: string) {
   const c = useClient();
-  return useQuery({ queryKey: keys.tokens(poolId), queryFn: ({ signal }) => listPendingTokens(c, poolId, signal), refetchInterval: POLL_MS });
+  return useQuery({
+    queryKey: queryKeys.tokens(poolId),
+    queryFn: async ({ signal }) => (await c.call('listSetupTokens', { params: { pool_id: poolId }, signal })).items,
+    refetchInterval: POLL_MS,
+  });
+}
+
+/** One page of offerings; also what OfferingsPage prefetches for "Next". */
+export function offeringsQuery(c: Client, q: OfferingListQuery) {
+  return queryOptions({ queryKey: queryKeys.offeringsPage(q), queryFn: ({ signal }) => c.call('listOfferings', { query: q, signal }) });
 }
 
 export function useOfferings(q: OfferingListQuery) {
   const c = useClient();
   return useQuery({
-    queryKey: keys.offerings(q),
-    queryFn: ({ signal }) => listOfferings(c, q, signal),
+    ...offeringsQuery(c, q),
     refetchInterval: POLL_MS,
     // Keep showing the previous page while the next filter/page loads (no flash of "Loading").
     placeholderData: keepPreviousData,
   });
 }
 
-export function useContracts(q: { status?: ContractStatus; limit: number; offset: number }) {
+export function useContracts(q: ContractListQuery) {
   const c = useClient();
-  return useQuery({ queryKey: keys.contracts(q), queryFn: ({ signal }) => listContracts(c, q, signal), refetchInterval: POLL_MS, placeholderData: keepPreviousData });
+  return useQuery({
+    queryKey: queryKeys.contractsPage(q),
+    queryFn: ({ signal }) => c.call('listContracts', { query: q, signal }),
+    refetchInterval: POLL_MS,
+    placeholderData: keepPreviousData,
+  });
 }
 
 export function useContractEvents(contractId: string) {
   const c = useClient();
-  return useQuery({ queryKey: keys.events(contractId), queryFn: ({ signal }) => listContractEvents(c, contractId, signal), refetchInterval: POLL_MS });
-}
-
-/** agent_pubkey → label over every pool (for lock holders and provisioned-by in contracts). */
-export function useAgentLabels(): Map<string, string | null> {
-  const c = useClient();
-  const pools = usePools();
-  const details = useQueries({
-    queries: (pools.data ?? []).map((p) => ({
-      queryKey: keys.pool(p.pool_id),
-      queryFn: ({ signal }: { signal: AbortSignal }) => getPool(c, p.pool_id, signal),
-      refetchInterval: 10_000,
-    })),
+  return useQuery({
+    queryKey: queryKeys.events(contractId),
+    queryFn: async ({ signal }) => (await c.call('contractEvents', { params: { id: contractId }, signal })).items,
+    refetchInterval: POLL_MS,
   });
-  const m = new Map<string, string | null>();
-  for (const d of details) for (const a of d.data?.agents ?? []) m.set(a.agent_pubkey, a.label);
-  return m;
 }

@@ -5,7 +5,7 @@ import { createClient, type Client } from './api/client.js';
 import { forgetKey, loadKey, saveKey } from './api/keystore.js';
 import type { SigningKey } from './api/signing.js';
 
-export type SessionState =
+type SessionState =
   | { status: 'loading' }
   | { status: 'signed-out'; error?: string }
   | { status: 'signed-in'; key: SigningKey; client: Client };

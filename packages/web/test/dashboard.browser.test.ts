@@ -4,10 +4,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Page } from 'playwright-core';
-import { generateIdentity, identityFromSeed, type Identity } from '@dc/core';
+import type { Page, Request } from 'playwright-core';
+import { POOL_NAME } from '@dc/core';
+import { generateIdentity, identityFromSeed, type Identity } from '@dc/core/node';
+import { mustOk, type RequestOptions } from '@dc/testkit';
 import { operator } from '@dc/server/dist/test/helpers.js';
-import { bulkOfferingsCsv, launchBrowser, mustOk, screenshotPath, signedFetch, startLiveServer, type Browser, type LiveServer } from './support.js';
+import { bulkOfferingsCsv, launchBrowser, screenshotPath, startLiveServer, type Browser, type LiveServer } from './support.js';
 
 const XSS = '<img src=x onerror=alert(1)>';
 
@@ -56,15 +58,15 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
   const pageErrors: string[] = [];
   const alerts: string[] = [];
 
-  const api = <T = any>(who: Identity, method: string, path: string, body?: unknown, opts: { keyHeader?: 'X-Agent-Pubkey'; contentType?: string } = {}) =>
-    signedFetch<T>(base, who, method, path, body, opts);
+  const api = <T = any>(who: Identity, method: string, path: string, body?: unknown, opts: RequestOptions = {}) => live.client.request<T>(who, method, path, body, opts);
   const agentApi = <T = any>(who: Identity, method: string, path: string, body?: unknown) => api<T>(who, method, path, body, { keyHeader: 'X-Agent-Pubkey' });
   const pp = (...s: string[]) => ['/api/v1/providers', provider.publicKey, ...s].join('/');
 
   async function registerAgent(pool: string, label?: string): Promise<Identity> {
-    const t = await mustOk(api(provider, 'POST', pp('pools', pool, 'setup-tokens'), label ? { label } : {}));
+    const t = await live.client.call(provider, 'createSetupToken', { params: { pubkey: provider.publicKey, pool_id: pool }, body: label ? { label } : {} });
     const agent = generateIdentity();
-    await mustOk(agentApi(agent, 'POST', '/api/v1/agents/setup', { token: t.body.token, agent_pubkey: agent.publicKey }));
+    const setup = await live.client.call(agent, 'setupAgent', { body: { token: mustOk(t).body.token, agent_pubkey: agent.publicKey } });
+    mustOk(setup);
     return agent;
   }
 
@@ -138,7 +140,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     );
     assert.deepEqual(stored, { extractable: false, algorithm: 'Ed25519', type: 'private', publicKey: pubkey });
 
-    const reg = await mustOk(api(provider, 'GET', pp()));
+    const reg = mustOk(await api(provider, 'GET', pp()));
     assert.equal(reg.body.name, 'Acme Hosting');
     await page.reload();
     await page.getByRole('heading', { name: 'Agent pools' }).waitFor();
@@ -147,7 +149,14 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
   test('create a pool; the table shows region, type, agents and online x/y', async () => {
     await page.getByRole('button', { name: '+ Create pool' }).click();
     const dlg = page.locator('[data-dialog=pool-form]');
-    await dlg.locator('input[name=name]').fill('europe-proxmox');
+    // Core's rule is the browser's check and the hint: a bad name never leaves the form.
+    const name = dlg.locator('input[name=name]');
+    await name.fill('-bad name');
+    assert.equal(await name.evaluate((el) => (el as HTMLInputElement).validity.patternMismatch), true, 'the pattern is active in Chromium');
+    assert.equal(await name.getAttribute('title'), POOL_NAME.rule);
+    await expectText(page, '[data-dialog=pool-form] .hint', POOL_NAME.rule);
+    await name.fill('europe-proxmox');
+    assert.equal(await name.evaluate((el) => (el as HTMLInputElement).validity.valid), true);
     await dlg.locator('select[name=location]').selectOption('europe');
     await dlg.locator('select[name=provisioner_type]').selectOption('proxmox');
     await dlg.getByRole('button', { name: 'Create pool' }).click();
@@ -239,7 +248,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     // Labels are validated by the API; this stands for any text that reaches the table anyway
     // (an older row, another writer): the dashboard must still show it as text.
     await live.testDb.db.query('UPDATE provider_agent_delegations SET label = $1 WHERE agent_pubkey = $2', [XSS, agent2.publicKey]);
-    await mustOk(agentApi(agent2, 'POST', pp('heartbeat'), { version: '0.5.1' }));
+    mustOk(await agentApi(agent2, 'POST', pp('heartbeat'), { version: '0.5.1' }));
     const cell = `table[data-table=agents] tr[data-row="${agent2.publicKey}"] td[data-col=label]`;
     await expectText(page, cell, XSS);
     assert.equal(await page.locator('table[data-table=agents] img').count(), 0);
@@ -259,7 +268,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await expectText(page, '[data-pool-facts]', /Online: 1\/1/);
 
     // A token created elsewhere (another tab, the API) shows up as pending within a poll.
-    await mustOk(api(provider, 'POST', pp('pools', poolId, 'setup-tokens'), { label: 'node-3', expires_in_hours: 2 }));
+    mustOk(await api(provider, 'POST', pp('pools', poolId, 'setup-tokens'), { label: 'node-3', expires_in_hours: 2 }));
     await expectText(page, 'table[data-table=tokens] tbody tr[data-row] td[data-col=label]', 'node-3');
     await expectText(page, 'table[data-table=tokens] tbody tr[data-row] td[data-col=expires_at]', /^1h 5\dm$/);
     await page.screenshot({ path: screenshotPath('04-pool-detail') });
@@ -295,7 +304,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
   });
 
   test('offerings show "(auto: europe)" for DE, the explicit pool for an override, and a warning when no pool matches', async () => {
-    const manual = await mustOk(api(provider, 'POST', pp('pools'), { name: 'manual-eu', location: 'europe', provisioner_type: 'manual' }));
+    const manual = mustOk(await api(provider, 'POST', pp('pools'), { name: 'manual-eu', location: 'europe', provisioner_type: 'manual' }));
     manualPoolId = manual.body.pool_id;
     await page.click('nav >> text=Offerings');
     await expectText(page, 'table[data-table=offerings] .dt-empty td', /No offerings yet/);
@@ -341,7 +350,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
   });
 
   test('1,000 offerings: paginate 50 a page with the total, filter by type, status and pool, search', async () => {
-    const r = await mustOk(api(provider, 'POST', pp('offerings', 'import'), bulkOfferingsCsv(1000), { contentType: 'text/csv' }));
+    const r = mustOk(await api(provider, 'POST', pp('offerings', 'import'), bulkOfferingsCsv(1000), { contentType: 'text/csv' }));
     assert.equal(r.body.imported, 1000);
     await expectText(page, '[data-total]', 'Showing 1–50 of 1003');
     assert.equal(await page.locator('table[data-table=offerings] tbody tr[data-row]').count(), 50);
@@ -414,7 +423,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     assert.equal(await dlg.locator('table[data-table=csv-preview] tr[data-line="3"].row-error').count(), 1, 'the bad row is marked in the preview');
     assert.equal(await dlg.locator('table[data-table=csv-preview] tr.row-error').count(), 1);
     await page.screenshot({ path: screenshotPath('07-csv-import-error') });
-    const after = await mustOk(api(provider, 'GET', `${pp('offerings')}?q=new-`));
+    const after = mustOk(await api(provider, 'GET', `${pp('offerings')}?q=new-`));
     assert.equal(after.body.total, 0, 'nothing was imported');
     await dlg.getByRole('button', { name: 'Cancel' }).click();
   });
@@ -424,7 +433,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     assert.equal(download.suggestedFilename(), 'offerings.csv');
     const file = (await download.path())!;
     const exported = readFileSync(file, 'utf8');
-    const viaApi = await mustOk(api<string>(provider, 'GET', pp('offerings', 'export')));
+    const viaApi = mustOk(await api<string>(provider, 'GET', pp('offerings', 'export')));
     assert.equal(exported, viaApi.text);
     assert.equal(exported.trim().split('\n').length, 1004);
 
@@ -434,16 +443,22 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await dlg.getByRole('button', { name: 'Import 1003 row(s)' }).click();
     await expectText(page, '[data-import-result]', 'Imported 1003 offering(s): 0 created, 1003 updated.');
     await dlg.getByRole('button', { name: 'Close', exact: true }).click();
-    const again = await mustOk(api<string>(provider, 'GET', pp('offerings', 'export')));
+    const again = mustOk(await api<string>(provider, 'GET', pp('offerings', 'export')));
     assert.equal(again.text, exported);
   });
 
   test('contracts: accept, lock holder and expiry, agent errors as text, retry, complete a handed-off contract, lock history', async () => {
     const customer = generateIdentity();
     const order = async (offering: string) =>
-      (await mustOk(api(customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: offering, instance_config: { hostname: 'web-1' } }))).body
+      (mustOk(await api(customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: offering, instance_config: { hostname: 'web-1' } }))).body
         .contract_id as string;
     const c1 = await order('vps-de');
+    // Lock holders and provisioned-by are labelled from the contracts themselves: no pool detail.
+    const poolDetailRequests: string[] = [];
+    const onRequest = (req: Request) => {
+      if (/^\/api\/v1\/providers\/[0-9a-f]{64}\/pools\/[^/]+/.test(new URL(req.url()).pathname)) poolDetailRequests.push(req.url());
+    };
+    page.on('request', onRequest);
     await page.click('nav >> text=Contracts');
     const row = (id: string) => `table[data-table=contracts] tr[data-row="${id}"]`;
     await expectText(page, `${row(c1)} td[data-col=status]`, 'requested');
@@ -451,14 +466,14 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await expectText(page, `${row(c1)} td[data-col=datacenter_region]`, 'europe');
     await page.click(`${row(c1)} button:has-text("Accept")`);
     await expectText(page, `${row(c1)} td[data-col=status]`, 'accepted');
-    await mustOk(api(operator, 'POST', `/api/v1/contracts/${c1}/payment`, { status: 'succeeded' }));
+    mustOk(await api(operator, 'POST', `/api/v1/contracts/${c1}/payment`, { status: 'succeeded' }));
     await expectText(page, `${row(c1)} td[data-col=payment_status]`, 'succeeded');
 
     // agent2 (label XSS) takes the lease: the table names the holder and counts the lease down.
-    const claim = await mustOk(agentApi(agent2, 'POST', pp('contracts', 'claim'), { max: 1 }));
+    const claim = mustOk(await agentApi(agent2, 'POST', pp('contracts', 'claim'), { max: 1 }));
     assert.equal(claim.body.items[0].contract_id, c1);
     await expectText(page, `${row(c1)} td[data-col=lock_agent]`, new RegExp(`^${XSS.replace(/[()]/g, '\\$&')} ${agent2.publicKey.slice(0, 6)} · [45]m \\d+s #1$`));
-    await mustOk(agentApi(agent2, 'POST', pp('contracts', c1, 'failed'), { lock_token: claim.body.items[0].lock_token, error_message: XSS }));
+    mustOk(await agentApi(agent2, 'POST', pp('contracts', c1, 'failed'), { lock_token: claim.body.items[0].lock_token, error_message: XSS }));
     await expectText(page, `${row(c1)} td[data-col=status]`, 'provisioning failed');
     await expectText(page, `${row(c1)} td[data-col=last_error]`, XSS);
     await expectText(page, `${row(c1)} td[data-col=attempts]`, '1');
@@ -470,11 +485,11 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     // A manual pool's agent hands its contract off; the provider completes it here.
     const manualAgent = await registerAgent(manualPoolId, 'manual-desk');
     const c2 = await order('ded-manual');
-    await mustOk(api(provider, 'POST', pp('contracts', c2, 'accept')));
-    await mustOk(api(operator, 'POST', `/api/v1/contracts/${c2}/payment`, { status: 'succeeded' }));
-    const claim2 = await mustOk(agentApi(manualAgent, 'POST', pp('contracts', 'claim'), { max: 1 }));
+    mustOk(await api(provider, 'POST', pp('contracts', c2, 'accept')));
+    mustOk(await api(operator, 'POST', `/api/v1/contracts/${c2}/payment`, { status: 'succeeded' }));
+    const claim2 = mustOk(await agentApi(manualAgent, 'POST', pp('contracts', 'claim'), { max: 1 }));
     assert.equal(claim2.body.items[0].contract_id, c2);
-    await mustOk(agentApi(manualAgent, 'POST', pp('contracts', c2, 'handoff'), { lock_token: claim2.body.items[0].lock_token, note: 'rack 4, needs a person' }));
+    mustOk(await agentApi(manualAgent, 'POST', pp('contracts', c2, 'handoff'), { lock_token: claim2.body.items[0].lock_token, note: 'rack 4, needs a person' }));
     await expectText(page, `${row(c2)} td[data-col=status]`, 'provisioning');
     await page.click(`${row(c2)} button:has-text("Complete")`);
     const dlg = page.locator('[data-dialog=complete]');
@@ -483,7 +498,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await dlg.getByRole('button', { name: 'Mark provisioned' }).click();
     await expectText(page, `${row(c2)} td[data-col=status]`, 'provisioned');
     await expectText(page, `${row(c2)} td[data-col=provisioned_by]`, 'you (provider)');
-    const done = await mustOk(api(provider, 'GET', `/api/v1/contracts/${c2}`));
+    const done = mustOk(await api(provider, 'GET', `/api/v1/contracts/${c2}`));
     assert.deepEqual(done.body.instance_details, { ip_address: '203.0.113.7', hostname: 'web-1', username: 'root' });
 
     await page.click(`${row(c2)} button:has-text("History")`);
@@ -499,6 +514,8 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     });
     await page.screenshot({ path: screenshotPath('08-contracts'), fullPage: true });
     assert.equal(await page.locator('[data-contract-detail] img').count(), 0);
+    page.off('request', onRequest);
+    assert.deepEqual(poolDetailRequests, [], 'the contracts page fetched pool details');
   });
 
   test('loading and error states are explicit; Retry recovers; an unknown pool says so', async () => {

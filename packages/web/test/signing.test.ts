@@ -1,28 +1,18 @@
-// The browser's DC1 signing (src/api/signing.ts, WebCrypto) must produce byte-identical messages
-// and signatures to @dc/core's node:crypto implementation, on the shared vectors.
+// The browser's DC1 signing (src/api/signing.ts: core's signedMessage over a WebCrypto body hash,
+// WebCrypto Ed25519) must produce byte-identical messages and signatures to @dc/core's node:crypto
+// signer, on the shared vectors (shared/vectors/signing.json, copied into core's fixtures).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { generateIdentity, identityFromSeed, requestMessage as coreRequestMessage, signRequestHeaders, verifyMessage, publicKeyFromHex } from '@dc/core';
-import {
-  backupFile,
-  generateKey,
-  keyFromSeed,
-  newNonce,
-  pkcs8FromSeed,
-  requestMessage,
-  seedFromBackup,
-  sha256Hex,
-  signedHeaders,
-  toHex,
-  utf8Bytes,
-} from '../src/api/signing.js';
-import { requestTarget } from '../src/api/client.js';
+import { generateIdentity, identityFromSeed, requestMessage as coreRequestMessage, signRequestHeaders, verifyMessage, publicKeyFromHex } from '@dc/core/node';
+import { ENDPOINTS, NONCE_RE, pathOf, type KeyHeader } from '@dc/core';
+import { backupFile, generateKey, keyFromSeed, newNonce, pkcs8FromSeed, requestMessage, seedFromBackup, sha256Hex, signedHeaders, toHex, utf8Bytes } from '../src/api/signing.js';
+import { wireTarget } from '../src/api/client.js';
 
 interface Vector {
   name: string;
   public_key: string;
-  key_header: string;
+  key_header: KeyHeader;
   method: string;
   host: string;
   path: string;
@@ -42,19 +32,18 @@ const seedOf = (pub: string) => Object.values(fixtures.keys).find((k) => k.publi
 test('browser message equals core requestMessage and the shared vector for every request vector', async () => {
   assert.ok(fixtures.requests.length >= 3);
   for (const v of fixtures.requests) {
-    const bodySha256 = await sha256Hex(utf8Bytes(v.body));
-    assert.equal(bodySha256, v.body_sha256, v.name);
-    const mine = requestMessage({ method: v.method, host: v.host, path: v.path, timestamp: v.timestamp, nonce: v.nonce, bodySha256 });
+    assert.equal(await sha256Hex(utf8Bytes(v.body)), v.body_sha256, v.name);
+    const mine = await requestMessage({ method: v.method, host: v.host, path: v.path, timestamp: v.timestamp, nonce: v.nonce, body: utf8Bytes(v.body) });
     const core = coreRequestMessage({ method: v.method, host: v.host, path: v.path, timestamp: v.timestamp, nonce: v.nonce, body: v.body });
     assert.equal(mine, core, v.name);
     assert.equal(mine, v.message, v.name);
   }
 });
 
-test('method is upper-cased and host lower-cased exactly as core does', async () => {
-  const parts = { method: 'post', host: 'API.Example.NET:8443', path: '/api/v1/x?q=A%20b', timestamp: '1', nonce: 'abcdefghijklmnop', body: '{}' };
-  const mine = requestMessage({ ...parts, bodySha256: await sha256Hex(utf8Bytes(parts.body)) });
-  assert.equal(mine, coreRequestMessage(parts));
+test('method is upper-cased, host lower-cased and a missing body hashed as "" exactly as core does', async () => {
+  const parts = { method: 'post', host: 'API.Example.NET:8443', path: '/api/v1/x?q=A%20b', timestamp: '1', nonce: 'abcdefghijklmnop' };
+  assert.equal(await requestMessage({ ...parts, body: utf8Bytes('{}') }), coreRequestMessage({ ...parts, body: '{}' }));
+  assert.equal(await requestMessage(parts), coreRequestMessage({ ...parts, body: '' }));
 });
 
 test('WebCrypto Ed25519 key from a seed (PKCS8 prefix || seed) reproduces every vector signature', async () => {
@@ -91,7 +80,8 @@ test('nonces are 24 characters of [A-Za-z0-9_-] and do not repeat', () => {
   const seen = new Set<string>();
   for (let i = 0; i < 1000; i++) {
     const n = newNonce();
-    assert.match(n, /^[A-Za-z0-9_-]{16,64}$/);
+    assert.equal(n.length, 24);
+    assert.match(n, NONCE_RE);
     seen.add(n);
   }
   assert.equal(seen.size, 1000);
@@ -113,10 +103,13 @@ test('backup file round-trips through seedFromBackup; bare hex works; junk is re
   assert.throws(() => seedFromBackup('{"seed_hex":"abc"}'), /seed_hex/);
 });
 
-test('request targets are signed in the form the browser sends (URL-normalised, query encoded)', () => {
-  assert.equal(requestTarget('/api/v1/providers/ab/offerings', { limit: 50, offset: 0, q: 'a b&c', status: undefined, pool_id: '' }), '/api/v1/providers/ab/offerings?limit=50&offset=0&q=a+b%26c');
-  assert.equal(requestTarget('/api/v1/x', {}), '/api/v1/x');
-  // What the URL parser leaves alone is what goes on the request line.
-  const t = requestTarget('/api/v1/x', { q: 'ü"<>\'' });
-  assert.equal(new URL(t, 'http://h').pathname + new URL(t, 'http://h').search, t);
+test('request targets are signed in the form the browser sends (core pathOf, then URL-normalised)', () => {
+  const pk = 'ab'.repeat(32);
+  const list = pathOf(ENDPOINTS.listOfferings, { pubkey: pk }, { limit: 50, offset: 0, q: 'a b&c', status: undefined, pool_id: '' });
+  assert.equal(wireTarget(list), `/api/v1/providers/${pk}/offerings?limit=50&offset=0&q=a%20b%26c`);
+  assert.equal(wireTarget(pathOf(ENDPOINTS.getPool, { pubkey: pk, pool_id: 'eu/1 x' })), `/api/v1/providers/${pk}/pools/eu%2F1%20x`);
+  // encodeURIComponent leaves ' alone, the URL parser (and so fetch) sends it as %27: sign that.
+  const quote = wireTarget(pathOf(ENDPOINTS.listOfferings, { pubkey: pk }, { q: 'ü"<>\'' }));
+  assert.equal(quote, `/api/v1/providers/${pk}/offerings?q=%C3%BC%22%3C%3E%27`);
+  assert.equal(wireTarget(quote), quote, 'normalising is a fixed point: what is signed is what is sent');
 });

@@ -1,13 +1,13 @@
 // Shared by the dashboard tests: a real dc-api on a free loopback port (embedded PGlite, or a new
-// database on TEST_DATABASE_URL), Debian's Chromium through playwright-core, and signed fetches
-// from node the way a provider or an agent would send them.
+// database on TEST_DATABASE_URL) with the test kit's signed client for what providers, agents and
+// customers send from node, and Debian's Chromium through playwright-core.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { authorityOf, signRequestHeaders, type Identity, type KeyHeader } from '@dc/core';
+import { keepAliveAgent, SignedClient } from '@dc/testkit';
 import { startServer, type RunningServer } from '@dc/server/dist/src/server.js';
 import { createTestDb, testConfig, type TestDb } from '@dc/server/dist/test/helpers.js';
 
@@ -30,6 +30,8 @@ export interface LiveServer {
   server: RunningServer;
   testDb: TestDb;
   baseUrl: string;
+  /** Signed requests over real HTTP to this server. */
+  client: SignedClient;
   close(): Promise<void>;
 }
 
@@ -37,11 +39,15 @@ export async function startLiveServer(env: Record<string, string> = {}): Promise
   const testDb = await createTestDb();
   const server = await startServer(testConfig({ PORT: '0', HOST: '127.0.0.1', ...env }), { db: testDb.db, listen: true, jobs: false, logger: false });
   const { port } = server.app.server.address() as AddressInfo;
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const agent = keepAliveAgent();
   return {
     server,
     testDb,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
+    client: SignedClient.http(baseUrl, agent),
     async close() {
+      agent.destroy();
       await server.close();
       await testDb.drop();
     },
@@ -75,42 +81,6 @@ export async function launchBrowser(opts: { width?: number; height?: number } = 
 export function screenshotPath(name: string): string {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   return join(OUTPUT_DIR, `${name}.png`);
-}
-
-export interface SignedResponse<T = any> {
-  status: number;
-  body: T;
-  text: string;
-  headers: Headers;
-}
-
-/** A request signed by `who`, sent over loopback HTTP like any independent client would. */
-export async function signedFetch<T = any>(
-  baseUrl: string,
-  who: Identity,
-  method: string,
-  path: string,
-  body?: unknown,
-  opts: { keyHeader?: KeyHeader; contentType?: string } = {},
-): Promise<SignedResponse<T>> {
-  const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-  const headers: Record<string, string> = signRequestHeaders(who, { method, host: authorityOf(baseUrl), path, body: raw }, opts.keyHeader ? { keyHeader: opts.keyHeader } : {});
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body: raw } : {}) });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed as T, text, headers: res.headers };
-}
-
-export async function mustOk<T = any>(p: Promise<SignedResponse<T>>): Promise<SignedResponse<T>> {
-  const r = await p;
-  if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${r.text}`);
-  return r;
 }
 
 /** CSV text of `n` offerings: alternating types, statuses and countries (DE → europe, US → na). */

@@ -1,5 +1,5 @@
 // dc-api resource: agents (setup, heartbeat, the server key).
-import type { AgentSetupResult, HeartbeatInput, HeartbeatResult } from '@dc/core';
+import { ENDPOINTS, type AgentSetupInput, type AgentSetupResult, type HeartbeatInput, type HeartbeatResult } from '@dc/core';
 import type { Transport } from './transport.js';
 
 export class AgentsApi {
@@ -10,20 +10,16 @@ export class AgentsApi {
 
   /** The key that signs delegations (unsigned GET). */
   async serverKey(signal?: AbortSignal): Promise<string> {
-    const r = await this.t.request<{ public_key: string }>('GET', '/api/v1/server-key', { signed: false, signal });
-    return r.public_key;
+    return (await this.t.call(ENDPOINTS.serverKey, { signal })).public_key;
   }
 
   /** Registers this transport's key with a one-time token (signed by that key). */
-  setup(input: { token: string; agentPubkey: string; label?: string }, signal?: AbortSignal): Promise<AgentSetupResult> {
-    return this.t.request<AgentSetupResult>('POST', '/api/v1/agents/setup', {
-      body: { token: input.token, agent_pubkey: input.agentPubkey, ...(input.label ? { label: input.label } : {}) },
-      signal,
-    });
+  setup(body: AgentSetupInput, signal?: AbortSignal): Promise<AgentSetupResult> {
+    return this.t.call(ENDPOINTS.setupAgent, { body, signal });
   }
 
   heartbeat(body: HeartbeatInput, signal?: AbortSignal): Promise<HeartbeatResult> {
-    return this.t.request<HeartbeatResult>('POST', `/api/v1/providers/${this.provider()}/heartbeat`, { body, signal });
+    return this.t.call(ENDPOINTS.heartbeat, { params: { pubkey: this.provider() }, body, signal });
   }
 
   private provider(): string {

@@ -1,5 +1,5 @@
 // The dc-api client: one transport, one object per resource.
-import type { Identity } from '@dc/core';
+import type { Identity } from '@dc/core/node';
 import { AgentsApi } from './agents.js';
 import { ContractsApi } from './contracts.js';
 import { Transport } from './transport.js';

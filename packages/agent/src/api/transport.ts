@@ -3,18 +3,22 @@
 // NetworkError. It never retries by itself: call sites say how (see retry.ts).
 import http from 'node:http';
 import https from 'node:https';
-import { authorityOf, signRequestHeaders, type Identity } from '@dc/core';
+import { authorityOf, pathOf, type BodyOf, type Endpoint, type ParamsOf, type QueryOf, type ResultOf } from '@dc/core';
+import { signRequestHeaders, type Identity } from '@dc/core/node';
 import { ApiError, NetworkError } from '../errors.js';
 import { httpRequest } from '../http.js';
 import { AGENT_VERSION } from '../version.js';
 
-export interface RequestOptions {
-  body?: unknown;
-  query?: Record<string, string | number | undefined>;
+export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
-  /** Unsigned requests (GET /server-key) set this to false. */
-  signed?: boolean;
+}
+
+/** One call of a core endpoint: its typed path parameters, query and body. */
+export interface CallArgs<E extends Endpoint> extends CallOptions {
+  params?: ParamsOf<E>;
+  query?: QueryOf<E>;
+  body?: BodyOf<E>;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -37,31 +41,25 @@ export class Transport {
     this.agent = this.base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
-  /** The request target for an API path (the base URL's path prefix plus `path` plus query). */
-  target(path: string, query?: RequestOptions['query']): string {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, String(v));
-    const qs = q.toString();
-    return `${this.basePath}${path}${qs ? `?${qs}` : ''}`;
-  }
-
-  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const target = this.target(path, opts.query);
-    const raw = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  /** Calls a core endpoint (method, path and auth from ENDPOINTS); signed unless it is public. */
+  async call<E extends Endpoint>(e: E, args: CallArgs<E> = {}): Promise<ResultOf<E>> {
+    // The base URL's path prefix (an API behind a reverse-proxy path), then the endpoint's path and query.
+    const target = this.basePath + pathOf(e, (args.params ?? {}) as Record<string, string>, args.query as Record<string, unknown> | undefined);
+    const raw = args.body === undefined ? undefined : JSON.stringify(args.body);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `dc-agent/${AGENT_VERSION}` };
     if (raw !== undefined) headers['content-type'] = 'application/json';
-    if (opts.signed !== false) {
+    if (e.auth !== 'public') {
       if (!this.identity) throw new Error('a signed request needs the agent key');
-      Object.assign(headers, signRequestHeaders(this.identity, { method, host: this.host, path: target, body: raw ?? '' }, { keyHeader: 'X-Agent-Pubkey' }));
+      Object.assign(headers, signRequestHeaders(this.identity, { method: e.method, host: this.host, path: target, body: raw ?? '' }, { keyHeader: 'X-Agent-Pubkey' }));
     }
     const res = await httpRequest({
-      method,
+      method: e.method,
       base: this.base,
       target,
       headers,
       body: raw,
-      signal: opts.signal,
-      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      signal: args.signal,
+      timeoutMs: args.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       agent: this.agent,
     });
     const text = res.body.toString('utf8');
@@ -74,12 +72,12 @@ export class Transport {
       }
     }
     if (res.status >= 200 && res.status < 300) {
-      if (parsed === undefined && text.length > 0) throw new NetworkError(`${method} ${target}: the answer is not JSON (is agent.api_url the dc-api base URL?)`);
-      return parsed as T;
+      if (parsed === undefined && text.length > 0) throw new NetworkError(`${e.method} ${target}: the answer is not JSON (is agent.api_url the dc-api base URL?)`);
+      return parsed as ResultOf<E>;
     }
     const err = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
     const code = typeof err?.code === 'string' ? err.code : `http_${res.status}`;
-    const message = typeof err?.message === 'string' ? err.message : `HTTP ${res.status} from ${method} ${target}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    const message = typeof err?.message === 'string' ? err.message : `HTTP ${res.status} from ${e.method} ${target}${text ? `: ${text.slice(0, 200)}` : ''}`;
     throw new ApiError(res.status, code, message, retryAfterMs(res.headers['retry-after']));
   }
 

@@ -7,11 +7,12 @@
 // SIGTERM: stop taking work, let running contracts finish for shutdown_grace_seconds, then abort
 // them (tear down, release the lease), release any lease a cut-off claim left us, exit 0.
 // A fatal error (revoked: exit 78) stops everything at once and tears down unconfirmed work.
-import { publicKeyFromHex, verifyMessage, delegationMessage, type Identity } from '@dc/core';
+import type { Identity } from '@dc/core/node';
 import { ApiClient } from '../api/client.js';
 import { A_FEW_TIMES, withRetry } from '../api/retry.js';
 import type { AgentConfig } from '../config.js';
-import { ConfigError, EXIT_OK, EXIT_REVOKED, classify, errorMessage, type Disposition } from '../errors.js';
+import { checkIdentity } from '../delegation.js';
+import { EXIT_OK, EXIT_REVOKED, classify, errorMessage, type Disposition } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProvisioner } from '../provisioners/index.js';
 import type { Provisioner } from '../provisioners/types.js';
@@ -32,24 +33,6 @@ export interface DaemonOptions {
   force: AbortSignal;
   /** Tests may pass their own provisioner. */
   provisioner?: Provisioner;
-}
-
-/** Checks that the key and the stored delegation belong together; throws ConfigError otherwise. */
-export function checkIdentity(config: AgentConfig, identity: Identity): void {
-  const a = config.agent;
-  if (a.agentPubkey && a.agentPubkey !== identity.publicKey) {
-    throw new ConfigError(
-      `${config.path}: the key in ${config.keys.privateKeyPath} (public ${identity.publicKey.slice(0, 16)}…) is not agent.agent_pubkey (${a.agentPubkey.slice(0, 16)}…); the key file and the config belong to different setups.`,
-      'keys.private_key_path',
-    );
-  }
-  const d = config.delegation;
-  if (d && a.serverKey) {
-    const msg = delegationMessage({ provider_pubkey: a.providerPubkey, agent_pubkey: identity.publicKey, pool_id: a.poolId, permissions: d.permissions, issued_at: d.issuedAt });
-    if (!verifyMessage(publicKeyFromHex(a.serverKey), msg, d.signature)) {
-      throw new ConfigError(`${config.path}: delegation.signature does not verify for this key, provider and pool against agent.server_key.`, 'delegation.signature');
-    }
-  }
 }
 
 export interface DaemonResult {

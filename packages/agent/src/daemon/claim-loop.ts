@@ -2,7 +2,7 @@
 // API without claim (404) it falls back to pending-provision + lock, skipping contracts another
 // agent locked first (409). When the API answers an empty long-poll at once (no long-poll
 // support), it sleeps poll_interval_seconds between polls.
-import type { WorkItem } from '../api/contracts.js';
+import type { WorkItem } from '@dc/core';
 import { ApiError, classify, errorMessage } from '../errors.js';
 import { Backoff, isAbortError, pause } from '../util.js';
 import type { DaemonContext } from './context.js';

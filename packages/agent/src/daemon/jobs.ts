@@ -1,6 +1,6 @@
 // Runs leased contracts, at most max_concurrent at once. One job: keep the lease, provision,
 // confirm with the fencing token, and tear down whatever was created when the lease is gone.
-import type { WorkItem } from '../api/contracts.js';
+import type { WorkItem } from '@dc/core';
 import { A_FEW_TIMES, UNTIL_ABORTED, withRetry } from '../api/retry.js';
 import { classify, errorMessage } from '../errors.js';
 import type { ProvisionJob, ProvisionOutcome } from '../provisioners/types.js';

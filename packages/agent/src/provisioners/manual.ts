@@ -1,11 +1,39 @@
 // The manual provisioner: tells a person (a log line, and a webhook when configured) and hands the
 // contract off; the person completes it through the provider API or the dashboard.
-import type { ManualConfig } from '../config.js';
+import type { Reader } from '../config-reader.js';
 import { errorMessage } from '../errors.js';
 import { httpRequest } from '../http.js';
 import type { Logger } from '../log.js';
 import { AGENT_VERSION } from '../version.js';
-import type { ProvisionJob, ProvisionOutcome, Provisioner } from './types.js';
+import type { ProvisionJob, ProvisionOutcome, Provisioner, ProvisionerModule } from './types.js';
+
+export interface ManualConfig {
+  webhookUrl: string | null;
+  webhookTimeoutSeconds: number;
+}
+
+/** Its section is optional: a manual pool works with no settings at all. */
+function readManualConfig(p: Reader): ManualConfig {
+  const m = p.section('manual', { optional: true });
+  const cfg: ManualConfig = {
+    webhookUrl: m.url('webhook_url'),
+    webhookTimeoutSeconds: m.num('webhook_timeout_seconds', { dflt: 10, min: 0.1, max: 300, integer: false }),
+  };
+  m.noOthers();
+  return cfg;
+}
+
+export const manualProvisioner: ProvisionerModule<'manual', ManualConfig> = {
+  type: 'manual',
+  readConfig: readManualConfig,
+  configTemplate: [
+    `[provisioner.manual]`,
+    `# Optional: POSTed a JSON summary of every contract handed to a person.`,
+    `# webhook_url = "https://hooks.example.net/dc"`,
+  ],
+  nextSteps: [`webhook_url       optional: a URL that is POSTed each contract handed to a person`],
+  create: (cfg, log) => new ManualProvisioner(cfg, log),
+};
 
 export class ManualProvisioner implements Provisioner {
   readonly type = 'manual' as const;

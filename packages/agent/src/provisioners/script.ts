@@ -4,11 +4,54 @@
 // platform chose. When dc-agent runs as root, the script runs as the configured unprivileged user.
 import { spawn, execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import type { ScriptConfig } from '../config.js';
+import { PLACEHOLDER, tomlString, type Reader } from '../config-reader.js';
 import type { Logger } from '../log.js';
 import { AGENT_VERSION } from '../version.js';
 import { Tail, abortErrorOf } from '../util.js';
-import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner } from './types.js';
+import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type ProvisionerModule } from './types.js';
+
+export interface ScriptConfig {
+  command: string;
+  /** The unprivileged user the script runs as when the agent runs as root. */
+  user: string;
+  timeoutSeconds: number;
+  /** Extra, provider-chosen environment for the script (never customer data). */
+  env: Record<string, string>;
+}
+
+function readScriptConfig(p: Reader): ScriptConfig {
+  const s = p.section('script');
+  const cfg: ScriptConfig = {
+    command: s.path('command', { required: true, hint: 'the path of your provisioning executable' })!,
+    user: s.str('user', { dflt: 'dc-agent', pattern: /^[a-z_][a-z0-9_-]*\$?$/, hint: 'a user name' })!,
+    timeoutSeconds: s.num('timeout_seconds', { dflt: 900, min: 0.1, max: 86_400, integer: false }),
+    env: s.stringMap('env'),
+  };
+  s.noOthers();
+  return cfg;
+}
+
+export const scriptProvisioner: ProvisionerModule<'script', ScriptConfig> = {
+  type: 'script',
+  readConfig: readScriptConfig,
+  configTemplate: [
+    `[provisioner.script]`,
+    `# The executable that provisions one contract: the contract arrives as JSON on stdin,`,
+    `# DC_ACTION=provision|terminate, DC_CONTRACT_ID and DC_OFFERING_ID in the environment;`,
+    `# it prints the instance details as one JSON object on stdout and exits 0.`,
+    `command = ${tomlString(PLACEHOLDER)}`,
+    `# When dc-agent runs as root, the script runs as this unprivileged user.`,
+    `user = "dc-agent"`,
+    `timeout_seconds = 900`,
+    `# env = { EXAMPLE = "value" }`,
+  ],
+  nextSteps: [
+    `command          the path of your provisioning executable (contract JSON on stdin, instance details JSON on stdout)`,
+    `user             the unprivileged user it runs as when dc-agent runs as root (default dc-agent)`,
+    `timeout_seconds  how long one run may take (default 900)`,
+  ],
+  create: (cfg, log) => new ScriptProvisioner(cfg, log),
+};
 
 const STDOUT_MAX_BYTES = 1024 * 1024;
 const STDERR_TAIL_CHARS = 2000;

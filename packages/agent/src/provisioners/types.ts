@@ -1,6 +1,8 @@
 // What every provisioner does. Provisioners never talk to dc-api: the daemon owns leases and
 // confirmations, a provisioner only creates and removes machines.
 import type { ProvisionerType } from '@dc/core';
+import type { Reader } from '../config-reader.js';
+import type { Logger } from '../log.js';
 
 /** One contract to provision, as the daemon hands it over. */
 export interface ProvisionJob {
@@ -38,4 +40,20 @@ export interface Provisioner {
 /** A failure whose message is meant for the provider (it becomes the contract's last_error). */
 export class ProvisionError extends Error {
   override name = 'ProvisionError';
+}
+
+/**
+ * Everything the agent knows about one provisioner type, in that provisioner's module: how its
+ * `[provisioner.<type>]` section is read and what setup writes and prints for it. The registry
+ * (index.ts) maps each type to its module; nothing else switches on provisioner types.
+ */
+export interface ProvisionerModule<T extends ProvisionerType, C> {
+  readonly type: T;
+  /** Parses and validates its section from the `[provisioner]` table; errors name the field. */
+  readConfig(provisioner: Reader): C;
+  /** The `[provisioner.<type>]` lines setup writes, with placeholders where a person must decide. */
+  readonly configTemplate: readonly string[];
+  /** What setup prints: the keys a person fills in, one line each. */
+  readonly nextSteps: readonly string[];
+  create(cfg: C, log: Logger): Provisioner;
 }

@@ -7,11 +7,10 @@
 //
 // Run: DATABASE_URL=… node packages/server/dist/bench/experiments/claim-prototype.js [items] [workers] [max]
 // (EXP_VARIANTS=prototype: the prototype alone, in a table holding only its own queue.)
-import pg from 'pg';
 import { PostgresDb } from '../../src/db/db.js';
 import { migrate } from '../../src/db/migrate.js';
 import { claim, provisioned, type Caller, type LeasePolicy } from '../../src/store/leases.js';
-import { backendPids, procCpuMs, seedContracts, seedProvider } from '../lib.js';
+import { backendPids, explainAnalyze, procCpuMs, scratchDatabases, seedContracts, seedProvider } from '../lib.js';
 import { PROTO_CLAIM_SQL as PROTO_SQL, PROTO_SCHEMA } from '../prototypes.js';
 
 const policy: LeasePolicy = { ttlSeconds: 300, backoffSeconds: 30, maxAttempts: 5 };
@@ -20,14 +19,10 @@ const items = Number(process.argv[2] ?? 10000);
 const workers = Number(process.argv[3] ?? 8);
 const max = Number(process.argv[4] ?? 1);
 const name = `dcbench_proto_${process.pid}`;
-
-
-const admin = new pg.Client({ connectionString: adminUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const u = new URL(adminUrl);
-u.pathname = `/${name}`;
-const db = new PostgresDb(u.toString(), { max: workers });
+const scratch = await scratchDatabases(adminUrl);
+const admin = scratch.admin;
+const url = await scratch.create(name);
+const db = new PostgresDb(url, { max: workers });
 try {
   await migrate(db);
   await db.exec(PROTO_SCHEMA);
@@ -64,13 +59,7 @@ try {
       await seedContracts(db, s.provider.publicKey, Array.from({ length: items }, () => p.offerings[0]!), 'succeeded');
       await db.query(`UPDATE contract_sign_requests SET routed_pool_id = $1 WHERE provider_pubkey = $2 AND routed_pool_id IS NULL`, [p.id, s.provider.publicKey]);
       await db.query(`VACUUM ANALYZE contract_sign_requests`);
-      const c = new pg.Client({ connectionString: u.toString() });
-      await c.connect();
-      await c.query('BEGIN');
-      const r = await c.query(`EXPLAIN (ANALYZE, BUFFERS) ${PROTO_SQL}`, [s.provider.publicKey, p.agents[0]!.publicKey, p.id, [], max, 300, 5]);
-      await c.query('ROLLBACK');
-      await c.end();
-      const lines = r.rows.map((x) => x['QUERY PLAN'] as string);
+      const lines = await explainAnalyze(url, PROTO_SQL, [s.provider.publicKey, p.agents[0]!.publicKey, p.id, [], max, 300, 5]);
       console.log(lines.filter((l) => /CTE others|Index Scan|Seq Scan on contract|Sort Method|Execution Time|Planning Time/.test(l)).join('\n'));
     }
   };
@@ -78,6 +67,5 @@ try {
   await run('prototype');
 } finally {
   await db.close();
-  await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch.close();
 }

@@ -2,6 +2,7 @@
 // is set, else embedded PGlite. Only PostgreSQL 15-compatible SQL goes through it.
 import pg from 'pg';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
+import { LISTEN_RECONNECT_MS, LISTEN_RETRY_MS } from '../timing.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -103,7 +104,7 @@ export class PostgresDb implements Db {
           // Reconnect lazily: the next listen() or the reconnect timer opens a new connection.
           this.listener = null;
           this.listenerConnecting = null;
-          if (!this.closed) setTimeout(() => void this.relisten(), 1000).unref();
+          if (!this.closed) setTimeout(() => void this.relisten(), LISTEN_RECONNECT_MS).unref();
         });
         await client.connect();
         this.listener = client;
@@ -121,7 +122,7 @@ export class PostgresDb implements Db {
       const client = await this.listenerClient();
       for (const ch of this.handlers.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(ch)}`);
     } catch {
-      if (!this.closed) setTimeout(() => void this.relisten(), 2000).unref();
+      if (!this.closed) setTimeout(() => void this.relisten(), LISTEN_RETRY_MS).unref();
     }
   }
 

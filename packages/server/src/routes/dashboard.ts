@@ -24,6 +24,10 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
   '.txt': 'text/plain; charset=utf-8',
 };
+/** Asset names carry a content hash, so they never change under the same URL: cache for a year. */
+const ASSET_MAX_AGE_SECONDS = 31_536_000;
+/** Top-level files (the favicon) keep their name across builds: an hour. */
+const TOP_LEVEL_MAX_AGE_SECONDS = 3600;
 /** Top-level files of the build besides index.html (Vite copies public/ there). */
 const TOP_LEVEL_FILES = new Set(['favicon.svg']);
 
@@ -69,8 +73,8 @@ export function dashboardRoutes(_ctx: AppContext, distDir: string = DEFAULT_DASH
     app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect(DASHBOARD_HOME, 302));
     app.get('/dashboard', { schema: { hide: true } }, async (_req, reply) => securityHeaders(reply).redirect(DASHBOARD_HOME, 302));
 
-    app.get('/dashboard/*', { schema: { hide: true } }, async (req, reply) => {
-      const rest = (req.params as { '*': string })['*'] ?? '';
+    app.get<{ Params: { '*'?: string } }>('/dashboard/*', { schema: { hide: true } }, async (req, reply) => {
+      const rest = req.params['*'] ?? '';
       let rel: string;
       try {
         rel = decodeURIComponent(rest);
@@ -87,8 +91,7 @@ export function dashboardRoutes(_ctx: AppContext, distDir: string = DEFAULT_DASH
         const body = await readFile(file);
         return securityHeaders(reply)
           .type(TYPES[extname(file)] ?? 'application/octet-stream')
-          // Asset names carry a content hash, so they never change under the same URL.
-          .header('cache-control', isAsset ? 'public, max-age=31536000, immutable' : 'public, max-age=3600')
+          .header('cache-control', isAsset ? `public, max-age=${ASSET_MAX_AGE_SECONDS}, immutable` : `public, max-age=${TOP_LEVEL_MAX_AGE_SECONDS}`)
           .send(body);
       }
       return sendIndex(reply);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../context.js';
+import { appliedMigrations } from '../store/ops.js';
 
 export function opsRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -7,8 +8,7 @@ export function opsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get('/readyz', { schema: { hide: true } }, async (req, reply) => {
       try {
-        const r = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM schema_migrations`);
-        if ((r.rows[0]?.n ?? 0) >= ctx.expectedMigrations) return { status: 'ready' };
+        if ((await appliedMigrations(ctx.db)) >= ctx.expectedMigrations) return { status: 'ready' };
         return reply.code(503).send({ status: 'migrating' });
       } catch (err) {
         req.log.warn({ err: (err as Error).message }, 'readiness check failed');

@@ -1,7 +1,8 @@
 // Agent registration (setup with a one-time token), revocation and heartbeats.
-import { PERMISSIONS, delegationMessage, hashSetupToken, signMessage, type AgentSetupResult, type Identity } from '@dc/core';
+import { PERMISSIONS, delegationMessage, type AgentSetupResult } from '@dc/core';
+import { hashSetupToken, signMessage, type Identity } from '@dc/core/node';
 import type { Db, Queryable } from '../db/db.js';
-import { ApiError, conflict, gone, notFound, unauthenticated } from '../http/errors.js';
+import { fail, notFound } from '../errors.js';
 import { releaseLeasesOfAgent } from './leases.js';
 
 interface TokenRow {
@@ -37,9 +38,9 @@ export async function setupAgent(
         [hashSetupToken(input.token)],
       )
     ).rows[0];
-    if (!token) throw unauthenticated('This setup token is not valid; create a new one in the dashboard.', 'invalid_token');
-    if (token.used) throw conflict('token_used', 'This setup token was already used; create a new one for each agent.');
-    if (token.expired) throw gone('token_expired', 'This setup token has expired; create a new one in the dashboard.');
+    if (!token) throw fail('invalid_token', 'This setup token is not valid; create a new one in the dashboard.');
+    if (token.used) throw fail('token_used', 'This setup token was already used; create a new one for each agent.');
+    if (token.expired) throw fail('token_expired', 'This setup token has expired; create a new one in the dashboard.');
 
     const pool = (
       await tx.query<{ provider_pubkey: string; name: string; location: string; provisioner_type: string; issued_at: Date }>(
@@ -64,7 +65,7 @@ export async function setupAgent(
       [input.agentPubkey, pool.provider_pubkey, token.pool_id, delegation.permissions, input.label ?? token.label, delegation.issued_at, signature, token.token_id],
     );
     if (inserted.rowCount === 0) {
-      throw new ApiError(409, 'agent_exists', 'This agent key is already registered; generate a new key (dc-agent setup --force) or revoke the old agent.');
+      throw fail('agent_exists', 'This agent key is already registered; generate a new key (dc-agent setup --force) or revoke the old agent.');
     }
     await tx.query(`UPDATE agent_setup_tokens SET used_at = now(), used_by_agent = $2 WHERE token_id = $1`, [token.token_id, input.agentPubkey]);
     return {

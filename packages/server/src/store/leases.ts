@@ -9,19 +9,18 @@
 // A confirmation (release, provisioned, failed, handoff) succeeds when its token is the current
 // one, the caller is its grantee and the lease is open, even if the lease expired meanwhile: no
 // new grant happened, so nobody else can have provisioned. An exact repeat of the call that ended
-// the lease answers 200 again. Every change runs under the contract's row lock (FOR UPDATE, or
-// FOR UPDATE SKIP LOCKED in claim) inside one transaction, with time from the database clock.
-import type { Contract } from '@dc/core';
+// the lease answers 200 again. Every change runs under the contract's row lock (lockContract, or
+// FOR UPDATE SKIP LOCKED in claim and expiry) inside one transaction, with time from the database
+// clock, and takes its next status from the state table (contract-state.ts).
+import { LAST_ERROR_MAX_CHARS, type ContractAction, type WorkItem } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
-import { ApiError, conflict, notFound } from '../http/errors.js';
-import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom } from './contracts.js';
-import { POOL_IS_DEFAULT, routedToPool } from './routing.js';
+import { DomainError, fail } from '../errors.js';
+import { MAX_BACKOFF_SECONDS } from '../timing.js';
+import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom, lockContract, type LockedContract } from './contract-row.js';
+import { allowedFromSql, grantableSql, offersWork, servedFrom, statusAfterSql, transition } from './contract-state.js';
+import { insertEventsSql, recordEvent } from './events.js';
+import { ROUTED_TO_ME, meCte } from './routing.js';
 import { notifyWork, notifyWorkSql } from './work-notify.js';
-
-/** Back-off never grows past an hour: a fixed hypervisor should be retried the same day. */
-export const MAX_BACKOFF_SECONDS = 3600;
-/** last_error keeps the agent's message verbatim up to this many characters. */
-export const LAST_ERROR_MAX_CHARS = 2000;
 
 export interface LeasePolicy {
   ttlSeconds: number;
@@ -36,42 +35,23 @@ export interface Caller {
   poolId: string | null;
 }
 
-export type ProvisioningItem = Contract & {
-  provisioner_type: string | null;
-  provisioner_config: Record<string, unknown> | null;
-  lock_ttl_seconds: number;
-};
-
 const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, o.provisioner_type, o.provisioner_config`;
 
 /**
- * Contracts an agent may be granted: paid, accepted, not backing off, lease free, expired or its
- * own, routed to its pool. `$1` provider, `$2` agent, `$3` pool id (when pooled). Walks
- * contract_sign_requests_pending_idx oldest first; routing follows routing.ts.
+ * Contracts an agent may be granted: paid, in a status the table grants from, not backing off,
+ * lease free, expired or its own, routed to its pool. `$1` provider, `$2` agent, `$3` pool id
+ * (when pooled). Walks contract_sign_requests_pending_idx oldest first; routing follows routing.ts.
  */
 function eligibleWhere(pooled: boolean): string {
   const routed = pooled ? `AND ${ROUTED_TO_ME}` : '';
-  return `c.provider_pubkey = $1 AND c.status = 'accepted' AND c.payment_status = 'succeeded'
+  return `c.provider_pubkey = $1 AND ${grantableSql()}
     AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= now())
     AND (c.provisioning_lock_agent IS NULL OR c.provisioning_lock_expires_at <= now() OR c.provisioning_lock_agent = $2)
     ${routed}`;
 }
 
-// MATERIALIZED: computed once per statement (the "oldest pool" check), not once per offering.
-function meCte(pooled: boolean): string {
-  return pooled
-    ? `me AS MATERIALIZED (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
-              FROM agent_pools p WHERE p.pool_id = $3)`
-    : `me AS (SELECT 1)`;
-}
-
-/** "Contract c is routed to the caller's pool `me`": one primary-key probe of its offering. */
-const ROUTED_TO_ME = `EXISTS (SELECT 1 FROM provider_offerings o2, me p
-  WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
-    AND ${routedToPool('o2', 'p', 'p.is_default')})`;
-
 function pendingSql(pooled: boolean, limit: string, ttlSeconds: string): string {
-  return `WITH ${meCte(pooled)}
+  return `WITH ${meCte(pooled ? '$3' : null)}
      SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
      FROM ${CONTRACT_FROM}
      WHERE c.contract_id IN (
@@ -85,14 +65,14 @@ export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: 
   return pendingSql(pooled, String(Math.trunc(limit)), String(Math.trunc(ttlSeconds)));
 }
 
-export async function pendingProvision(db: Queryable, caller: Caller, limit: number, policy: LeasePolicy): Promise<ProvisioningItem[]> {
+export async function pendingProvision(db: Queryable, caller: Caller, limit: number, policy: LeasePolicy): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
   const params: unknown[] = [caller.provider, caller.agent];
   if (pooled) params.push(caller.poolId);
   params.push(limit, policy.ttlSeconds);
   const sql = pendingSql(pooled, `$${params.length - 1}`, `$${params.length}`);
   // Prepared: agents poll this all day; planning the join costs more than running it.
-  return (await db.query<ProvisioningItem>(sql, params, { prepare: pooled ? 'dc_pending_pooled' : 'dc_pending_legacy' })).rows;
+  return (await db.query<WorkItem>(sql, params, { prepare: pooled ? 'dc_pending_pooled' : 'dc_pending_legacy' })).rows;
 }
 
 /**
@@ -102,7 +82,7 @@ export async function pendingProvision(db: Queryable, caller: Caller, limit: num
  * open leases come first and are renewed with their token kept (a restarted agent resumes its
  * work). Granting over another agent's expired, unswept lease counts that expiry as an attempt.
  */
-export async function claim(db: Db, caller: Caller, opts: { max: number; exclude: string[] }, policy: LeasePolicy): Promise<ProvisioningItem[]> {
+export async function claim(db: Db, caller: Caller, opts: { max: number; exclude: string[] }, policy: LeasePolicy): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
   const params: unknown[] = [caller.provider, caller.agent];
   if (pooled) params.push(caller.poolId);
@@ -112,11 +92,11 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
   const mine = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`; // never NULL: ORDER BY and CASE rely on it
   // One statement (one round trip, its own transaction): the agent's delegation is locked FOR
   // SHARE first, so a revocation waits for this grant and then releases it (see assertAgentActive).
-  const r = await db.query<ProvisioningItem & { agent_active: number }>(
+  const r = await db.query<WorkItem & { agent_active: number }>(
     `WITH active AS (
        SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $2 AND revoked_at IS NULL FOR SHARE
      ),
-     ${meCte(pooled)},
+     ${meCte(pooled ? '$3' : null)},
      picked AS (
        SELECT c.contract_id, ${mine} AS renew,
          (NOT ${mine} AND c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
@@ -126,13 +106,14 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
          AND ${eligibleWhere(pooled)}
          AND NOT (c.contract_id = ANY(${pEx}::text[]))
          -- an expired lease that would reach the attempt limit is left to the sweeper
-         AND (${mine} OR c.provisioning_lock_agent IS NULL OR c.attempts + 1 < ${pAttempts})
+         AND (${mine} OR c.provisioning_lock_agent IS NULL OR (c.attempts + 1 < ${pAttempts} AND ${allowedFromSql('expire')}))
        ORDER BY ${mine} DESC, c.created_at, c.contract_id
        LIMIT ${pMax}
        FOR UPDATE OF c SKIP LOCKED
      ),
      granted AS (
        UPDATE contract_sign_requests c SET
+         status = ${statusAfterSql('grant')},
          provisioning_lock_token = CASE WHEN picked.renew THEN c.provisioning_lock_token ELSE c.provisioning_lock_token + 1 END,
          provisioning_lock_agent = $2,
          provisioning_lock_at = now(),
@@ -143,15 +124,13 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
          last_error = CASE WHEN picked.takes_expired THEN 'lease expired' ELSE c.last_error END,
          updated_at = now()
        FROM picked
-       WHERE c.contract_id = picked.contract_id
-         AND c.status = 'accepted' AND c.payment_status = 'succeeded'
+       WHERE c.contract_id = picked.contract_id AND ${grantableSql()}
        RETURNING c.*, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token
      ),
      events AS (
-       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
-       SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired' FROM granted WHERE takes_expired
+       ${insertEventsSql(`SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired' FROM granted WHERE takes_expired
        UNION ALL
-       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim' FROM granted
+       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim' FROM granted`)}
      )
      SELECT a.n AS agent_active, i.* FROM (SELECT count(*)::int AS n FROM active) a
      LEFT JOIN LATERAL (
@@ -161,8 +140,8 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
     params,
     { prepare: pooled ? 'dc_claim_pooled' : 'dc_claim_legacy' },
   );
-  if (r.rows[0]?.agent_active === 0) throw agentRevoked();
-  return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as ProvisioningItem);
+  if (r.rows[0]?.agent_active === 0) throw fail('agent_revoked');
+  return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as WorkItem);
 }
 
 /**
@@ -172,104 +151,71 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
  */
 async function assertAgentActive(tx: Queryable, agent: string): Promise<void> {
   const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR SHARE`, [agent]);
-  if (r.rowCount === 0) throw agentRevoked();
+  if (r.rowCount === 0) throw fail('agent_revoked');
 }
 
-const agentRevoked = () => new ApiError(401, 'agent_revoked', 'This agent has been revoked by its provider.');
-
-async function readItems(db: Queryable, ids: string[], policy: LeasePolicy): Promise<ProvisioningItem[]> {
+async function readItem(db: Queryable, id: string, policy: LeasePolicy): Promise<WorkItem> {
   return (
-    await db.query<ProvisioningItem>(
-      `SELECT ${ITEM_COLUMNS}, ${policy.ttlSeconds}::int AS lock_ttl_seconds FROM ${CONTRACT_FROM}
-       WHERE c.contract_id = ANY($1::text[]) ORDER BY c.created_at, c.contract_id`,
-      [ids],
+    await db.query<WorkItem>(
+      `SELECT ${ITEM_COLUMNS}, ${policy.ttlSeconds}::int AS lock_ttl_seconds FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`,
+      [id],
     )
-  ).rows;
+  ).rows[0]!;
 }
 
-interface LeaseRow {
-  contract_id: string;
-  status: Contract['status'];
-  payment_status: Contract['payment_status'];
-  lock_agent: string | null;
-  lock_live: boolean;
-  token: number;
-  lease_agent: string | null;
-  lease_outcome: string | null;
-  attempts: number;
-  backing_off: boolean;
-  provisioned_by: string | null;
-  routed: boolean;
-}
+const cancelled = () => fail('contract_cancelled');
+const leaseLost = () => fail('lease_lost');
 
-async function lockRow(tx: Queryable, caller: Caller | { provider: string }, id: string): Promise<LeaseRow> {
-  const pooled = 'poolId' in caller && caller.poolId !== null;
-  const params: unknown[] = [caller.provider, id];
-  if (pooled) params.push((caller as Caller).poolId);
-  const routed = pooled ? ROUTED_TO_ME : 'true';
-  const r = await tx.query<LeaseRow>(
-    `WITH ${meCte(pooled)}
-     SELECT c.contract_id, c.status, c.payment_status, c.provisioning_lock_agent AS lock_agent,
-       (c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at > now()) AS lock_live,
-       c.provisioning_lock_token AS token, c.lease_agent, c.lease_outcome, c.attempts,
-       COALESCE(c.next_attempt_at > now(), false) AS backing_off, c.provisioned_by, ${routed} AS routed
-     FROM contract_sign_requests c WHERE c.provider_pubkey = $1 AND c.contract_id = $2
-     FOR UPDATE OF c`,
-    params,
-  );
-  if (!r.rows[0]) throw notFound(`Contract ${id}`);
-  return r.rows[0];
-}
+/** What each refused lease action was asked to do, for the message. */
+const DONE: Partial<Record<ContractAction, string>> = { grant: 'locked', provision: 'provisioned', handoff: 'handed off' };
 
-async function event(tx: Queryable, id: string, ev: string, agent: string | null, token: number, detail: string | null): Promise<void> {
-  await tx.query(`INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail) VALUES ($1, $2, $3, $4, $5)`, [id, ev, agent, token, detail]);
-}
-
-const cancelled = () => conflict('contract_cancelled', 'The contract was cancelled; tear down anything you created for it.');
-const leaseLost = () => conflict('lease_lost', 'This lease is no longer yours (a newer grant or a finished lease); tear down anything you created for it.');
-
-function notProvisionable(row: LeaseRow): ApiError {
-  if (row.payment_status !== 'succeeded') return conflict('not_paid', `The contract's payment is ${row.payment_status}; it cannot be provisioned yet.`);
-  return conflict('not_provisionable', `The contract is ${row.status}; only accepted contracts can be locked.`);
+/** The refusal of a grant, provision or handoff: an unpaid contract first, then its status. */
+function notProvisionable(row: LockedContract, action: ContractAction): DomainError {
+  if (row.payment_status !== 'succeeded') return fail('not_paid', `The contract's payment is ${row.payment_status}; it cannot be provisioned yet.`);
+  const from = servedFrom(action).join(' or ');
+  return fail('not_provisionable', `The contract is ${row.status}; only ${from} contracts can be ${DONE[action] ?? action}.`);
 }
 
 /** POST …/lock: grant when free or expired, renew when the caller holds it. */
-export async function lock(db: Db, caller: Caller, id: string, lockToken: number | undefined, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function lock(db: Db, caller: Caller, id: string, lockToken: number | undefined, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
     await assertAgentActive(tx, caller.agent);
-    const row = await lockRow(tx, caller, id);
-    if (!row.routed) throw new ApiError(403, 'not_routed', 'This contract is routed to another pool; your agent may not take it.');
+    const row = await lockContract(tx, id, { provider: caller.provider }, caller.poolId);
+    if (!row.routed) throw fail('not_routed');
     if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
     const open = row.lease_agent === caller.agent && row.lease_outcome === null;
     if (lockToken !== undefined && (lockToken !== row.token || !open)) throw leaseLost();
-    if (row.status !== 'accepted' || row.payment_status !== 'succeeded') throw notProvisionable(row);
+    if (row.payment_status !== 'succeeded') throw notProvisionable(row, 'grant');
+    const granted = transition(row.status, 'grant', () => notProvisionable(row, 'grant'));
     if (open && (row.lock_live || row.lock_agent === null || row.lock_agent === caller.agent)) {
       await tx.query(
-        `UPDATE contract_sign_requests SET provisioning_lock_agent = $2, provisioning_lock_at = now(),
+        `UPDATE contract_sign_requests SET status = $4, provisioning_lock_agent = $2, provisioning_lock_at = now(),
            provisioning_lock_expires_at = now() + make_interval(secs => $3), updated_at = now() WHERE contract_id = $1`,
-        [id, caller.agent, policy.ttlSeconds],
+        [id, caller.agent, policy.ttlSeconds, granted],
       );
-      await event(tx, id, 'renewed', caller.agent, row.token, null);
+      await recordEvent(tx, { contractId: id, event: 'renewed', actor: caller.agent, token: row.token, detail: null });
       return;
     }
-    if (row.lock_live) throw conflict('lock_held', 'Another agent holds a live lease on this contract.');
-    if (row.backing_off) throw conflict('backing_off', 'The contract is backing off after a failure; try after next_attempt_at.');
+    if (row.lock_live) throw fail('lock_held');
+    if (row.backing_off) throw fail('backing_off');
     const takesExpired = row.lock_agent !== null; // another agent's expired lease, not yet swept
     if (takesExpired && row.attempts + 1 >= policy.maxAttempts) {
-      throw conflict('lock_held', 'The previous lease expired and is being retired by the sweeper; try again shortly.');
+      throw fail('lock_held', 'The previous lease expired and is being retired by the sweeper; try again shortly.');
     }
+    // Taking over an expired lease is its expiry, then a grant.
+    const status = takesExpired ? transition(transition(row.status, 'expire'), 'grant') : granted;
     await tx.query(
-      `UPDATE contract_sign_requests SET provisioning_lock_token = provisioning_lock_token + 1, provisioning_lock_agent = $2,
+      `UPDATE contract_sign_requests SET status = $5, provisioning_lock_token = provisioning_lock_token + 1, provisioning_lock_agent = $2,
          provisioning_lock_at = now(), provisioning_lock_expires_at = now() + make_interval(secs => $3),
          lease_agent = $2, lease_outcome = NULL,
          attempts = attempts + $4, last_error = CASE WHEN $4 = 1 THEN 'lease expired' ELSE last_error END, updated_at = now()
        WHERE contract_id = $1`,
-      [id, caller.agent, policy.ttlSeconds, takesExpired ? 1 : 0],
+      [id, caller.agent, policy.ttlSeconds, takesExpired ? 1 : 0, status],
     );
-    if (takesExpired) await event(tx, id, 'expired', row.lease_agent, row.token, 'lease expired');
-    await event(tx, id, 'granted', caller.agent, row.token + 1, null);
+    if (takesExpired) await recordEvent(tx, { contractId: id, event: 'expired', actor: row.lease_agent, token: row.token, detail: 'lease expired' });
+    await recordEvent(tx, { contractId: id, event: 'granted', actor: caller.agent, token: row.token + 1, detail: null });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
 type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off';
@@ -278,7 +224,7 @@ type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off';
  * Common fencing check for calls that end a lease. Returns 'repeat' for an exact repeat of the
  * call that ended it (answered 200 without change), else 'open' when the caller may end it now.
  */
-async function fence(tx: Queryable, row: LeaseRow, caller: Caller, token: number, ending: Ending): Promise<'repeat' | 'open'> {
+async function fence(tx: Queryable, row: LockedContract, caller: Caller, token: number, ending: Ending): Promise<'repeat' | 'open'> {
   if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
   if (token === row.token && row.lease_agent === caller.agent) {
     if (row.lease_outcome === ending) return 'repeat';
@@ -296,31 +242,34 @@ async function fence(tx: Queryable, row: LeaseRow, caller: Caller, token: number
 
 const CLEAR_LOCK = `provisioning_lock_agent = NULL, provisioning_lock_at = NULL, provisioning_lock_expires_at = NULL`;
 
-export async function release(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function release(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, caller, id);
+    const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'released') === 'repeat') return;
-    await tx.query(`UPDATE contract_sign_requests SET ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now() WHERE contract_id = $1`, [id]);
-    await event(tx, id, 'released', caller.agent, token, null);
-    if (row.status === 'accepted') await notifyWork(tx, [id]);
+    const status = transition(row.status, 'release');
+    await tx.query(
+      `UPDATE contract_sign_requests SET status = $2, ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now() WHERE contract_id = $1`,
+      [id, status],
+    );
+    await recordEvent(tx, { contractId: id, event: 'released', actor: caller.agent, token, detail: null });
+    if (offersWork(status)) await notifyWork(tx, [id]);
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
-export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<WorkItem> {
   // The common case in one statement: the caller's open lease with the current token. The WHERE
   // clause is the whole fencing rule, re-checked under the row lock, so it is as safe as the
   // transaction below, which runs only to explain a refusal (or answer an exact repeat).
-  const fast = await db.query<ProvisioningItem>(
+  const fast = await db.query<WorkItem>(
     `WITH done AS (
-       UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $2, provisioned_at = now(),
+       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $2, provisioned_at = now(),
          instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now()
-       WHERE contract_id = $1 AND provider_pubkey = $5 AND provisioning_lock_token = $3 AND lease_agent = $2
-         AND lease_outcome IS NULL AND status IN ('accepted', 'provisioning_failed') AND payment_status = 'succeeded'
-       RETURNING *
+       WHERE c.contract_id = $1 AND c.provider_pubkey = $5 AND c.provisioning_lock_token = $3 AND c.lease_agent = $2
+         AND c.lease_outcome IS NULL AND ${allowedFromSql('provision')} AND c.payment_status = 'succeeded'
+       RETURNING c.*
      ), ev AS (
-       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
-       SELECT contract_id, 'provisioned', $2, $3, NULL FROM done
+       ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL FROM done`)}
      )
      SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds FROM ${contractFrom('done')}`,
     [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds],
@@ -328,42 +277,46 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
   );
   if (fast.rows[0]) return fast.rows[0];
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, caller, id);
+    const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return;
     // A late confirmation with the current token wins even after expiry marked the contract
     // provisioning_failed: the machine exists and nobody else was granted the contract.
-    if (row.status !== 'accepted' && row.status !== 'provisioning_failed') throw notProvisionable(row);
+    const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
     await tx.query(
-      `UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $2, provisioned_at = now(),
+      `UPDATE contract_sign_requests SET status = $4, provisioned_by = $2, provisioned_at = now(),
          instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now()
        WHERE contract_id = $1`,
-      [id, caller.agent, JSON.stringify(details)],
+      [id, caller.agent, JSON.stringify(details), status],
     );
-    await event(tx, id, 'provisioned', caller.agent, token, null);
+    await recordEvent(tx, { contractId: id, event: 'provisioned', actor: caller.agent, token, detail: null });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
-/** Back-off before attempt n+1 after n failures: base, 2·base, 4·base … at most an hour. */
+/** Back-off before attempt n+1 after n failures: base, 2·base, 4·base … at most MAX_BACKOFF_SECONDS. */
 export function backoffSeconds(base: number, attempts: number): number {
   return Math.min(MAX_BACKOFF_SECONDS, base * 2 ** Math.max(0, attempts - 1));
 }
 
-export async function failed(db: Db, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function failed(db: Db, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, caller, id);
+    const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
     await recordFailure(tx, row, caller.agent, token, message, policy, {
       // The sweeper already counted this lease's expiry as an attempt; don't count it twice.
       countAttempt: row.lock_agent !== null,
     });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
+/**
+ * A failed attempt: `fail`, or `exhaust` when it reaches the attempt limit. Back to work with
+ * back-off where the table says so; the message is kept verbatim up to LAST_ERROR_MAX_CHARS.
+ */
 async function recordFailure(
   tx: Queryable,
-  row: LeaseRow,
+  row: LockedContract,
   by: string,
   token: number,
   message: string,
@@ -371,65 +324,61 @@ async function recordFailure(
   opts: { countAttempt: boolean; neverExhausts?: boolean },
 ): Promise<void> {
   const attempts = row.attempts + (opts.countAttempt ? 1 : 0);
-  const exhausted = attempts >= policy.maxAttempts && !opts.neverExhausts;
-  const status = row.status === 'provisioning_failed' || exhausted ? 'provisioning_failed' : 'accepted';
-  const backoff = status === 'accepted' ? backoffSeconds(policy.backoffSeconds, attempts) : 0;
-  await tx.query(
+  const status = transition(row.status, attempts >= policy.maxAttempts && !opts.neverExhausts ? 'exhaust' : 'fail');
+  const backoff = offersWork(status) ? backoffSeconds(policy.backoffSeconds, attempts) : 0;
+  const r = await tx.query<{ last_error: string }>(
     `UPDATE contract_sign_requests SET status = $2, attempts = $3, last_error = left($4, ${LAST_ERROR_MAX_CHARS}),
        next_attempt_at = CASE WHEN $5::int > 0 THEN now() + make_interval(secs => $5::int) END,
        ${CLEAR_LOCK}, lease_outcome = CASE WHEN lease_agent IS NOT NULL AND provisioning_lock_token = $6 THEN 'failed' ELSE lease_outcome END,
        updated_at = now()
-     WHERE contract_id = $1`,
+     WHERE contract_id = $1 RETURNING last_error`,
     [row.contract_id, status, attempts, message, backoff, token],
   );
-  await tx.query(
-    `INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail) VALUES ($1, 'failed', $2, $3, left($4, ${LAST_ERROR_MAX_CHARS}))`,
-    [row.contract_id, by, token, message],
-  );
-  if (status === 'accepted' && backoff === 0) await notifyWork(tx, [row.contract_id]);
+  await recordEvent(tx, { contractId: row.contract_id, event: 'failed', actor: by, token, detail: r.rows[0]!.last_error });
+  if (offersWork(status) && backoff === 0) await notifyWork(tx, [row.contract_id]);
 }
 
-export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, caller, id);
+    const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'handed_off') === 'repeat') return;
-    if (row.status !== 'accepted') throw notProvisionable(row);
+    const status = transition(row.status, 'handoff', () => notProvisionable(row, 'handoff'));
     await tx.query(
-      `UPDATE contract_sign_requests SET status = 'provisioning', ${CLEAR_LOCK}, lease_outcome = 'handed_off', updated_at = now() WHERE contract_id = $1`,
-      [id],
+      `UPDATE contract_sign_requests SET status = $2, ${CLEAR_LOCK}, lease_outcome = 'handed_off', updated_at = now() WHERE contract_id = $1`,
+      [id, status],
     );
-    await event(tx, id, 'handed_off', caller.agent, token, note);
+    await recordEvent(tx, { contractId: id, event: 'handed_off', actor: caller.agent, token, detail: note });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
 /** Provider completes a handed-off contract: `provisioned` with the provider as provisioned_by. */
-export async function providerProvisioned(db: Db, provider: string, id: string, details: Record<string, unknown>, policy: LeasePolicy): Promise<ProvisioningItem> {
+export async function providerProvisioned(db: Db, provider: string, id: string, details: Record<string, unknown>, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, { provider }, id);
+    const row = await lockContract(tx, id, { provider });
     if (row.status === 'cancelled') throw cancelled();
     if (row.status === 'provisioned' && row.provisioned_by === provider) return; // repeat
-    if (row.status !== 'provisioning') throw conflict('invalid_transition', `Providers may confirm only handed-off contracts; this one is ${row.status}.`);
+    if (row.status !== 'provisioning') throw fail('invalid_transition', `Providers may confirm only handed-off contracts; this one is ${row.status}.`);
     await tx.query(
-      `UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $2, provisioned_at = now(),
+      `UPDATE contract_sign_requests SET status = $4, provisioned_by = $2, provisioned_at = now(),
          instance_details = $3::jsonb, next_attempt_at = NULL, updated_at = now() WHERE contract_id = $1`,
-      [id, provider, JSON.stringify(details)],
+      [id, provider, JSON.stringify(details), transition(row.status, 'provision')],
     );
-    await event(tx, id, 'provisioned', provider, row.token, 'completed by provider');
+    await recordEvent(tx, { contractId: id, event: 'provisioned', actor: provider, token: row.token, detail: 'completed by provider' });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
-/** Provider reports a handed-off contract failed: back to accepted (with back-off) or failed for good. */
-export async function providerFailed(db: Db, provider: string, id: string, message: string, policy: LeasePolicy): Promise<ProvisioningItem> {
+/** Provider reports a handed-off contract failed: back to accepted with back-off (DESIGN.md: provisioning → accepted). */
+export async function providerFailed(db: Db, provider: string, id: string, message: string, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
-    const row = await lockRow(tx, { provider }, id);
+    const row = await lockContract(tx, id, { provider });
     if (row.status === 'cancelled') throw cancelled();
-    if (row.status !== 'provisioning') throw conflict('invalid_transition', `Providers may fail only handed-off contracts; this one is ${row.status}.`);
-        // DESIGN.md: provisioning → accepted (failed); the limit is enforced on the agents' attempts.
+    if (row.status !== 'provisioning') throw fail('invalid_transition', `Providers may fail only handed-off contracts; this one is ${row.status}.`);
+    // The attempt limit is enforced on the agents' attempts, never on a person's.
     await recordFailure(tx, row, provider, row.token, message, policy, { countAttempt: true, neverExhausts: true });
   });
-  return (await readItems(db, [id], policy))[0]!;
+  return readItem(db, id, policy);
 }
 
 /** Releases every lease an agent holds (used when it is revoked) and records `released`. */
@@ -437,51 +386,52 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
   const r = await tx.query<{ n: number }>(
     // Rows are locked in contract_id order, the same order as the sweeper, so the two never deadlock.
     `WITH held AS (
-       SELECT contract_id FROM contract_sign_requests WHERE provisioning_lock_agent = $1
-       ORDER BY contract_id FOR UPDATE
+       SELECT c.contract_id FROM contract_sign_requests c WHERE c.provisioning_lock_agent = $1 AND ${allowedFromSql('release')}
+       ORDER BY c.contract_id FOR UPDATE
      ), released AS (
        UPDATE contract_sign_requests c
-       SET ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now()
+       SET status = ${statusAfterSql('release')}, ${CLEAR_LOCK}, lease_outcome = 'released', updated_at = now()
        FROM held WHERE c.contract_id = held.contract_id
-       RETURNING c.contract_id, c.provisioning_lock_token, c.provider_pubkey, c.status
+       RETURNING c.contract_id, c.provisioning_lock_token, c.status
      ), events AS (
-       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
-       SELECT contract_id, 'released', $1, provisioning_lock_token, $2 FROM released
+       ${insertEventsSql(`SELECT contract_id, 'released', $1, provisioning_lock_token, $2 FROM released`)}
      )
      SELECT (SELECT count(*) FROM released)::int AS n,
-       ${notifyWorkSql(`SELECT contract_id FROM released WHERE status = 'accepted'`)} AS notified`,
+       ${notifyWorkSql(`SELECT contract_id FROM released WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,
     [agentPubkey, detail],
   );
   return r.rows[0]!.n;
 }
 
 /**
- * Clears expired leases and counts each as a failed attempt ("lease expired", no back-off).
- * One conditional UPDATE: a renewal that commits first moves expires_at forward and the row no
- * longer matches, so a renewal is never overwritten (the spec's select-then-update would).
+ * Clears expired leases and counts each as a failed attempt ("lease expired", no back-off):
+ * `expire`, or `exhaust` at the attempt limit. One conditional UPDATE: a renewal that commits
+ * first moves expires_at forward and the row no longer matches, so a renewal is never overwritten
+ * (the spec's select-then-update would).
  */
 export async function expireLeases(db: Queryable, maxAttempts: number): Promise<number> {
-  const r = await db.query(
+  const atLimit = `c.attempts + 1 >= $1`;
+  const r = await db.query<{ n: number }>(
     // SKIP LOCKED: rows a grant, confirmation or revocation is working on are left for the next
     // run, so the sweeper never waits on (or deadlocks with) request transactions.
     `WITH due AS (
-       SELECT contract_id FROM contract_sign_requests
-       WHERE provisioning_lock_agent IS NOT NULL AND provisioning_lock_expires_at <= now()
-       ORDER BY contract_id FOR UPDATE SKIP LOCKED
+       SELECT c.contract_id FROM contract_sign_requests c
+       WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
+         AND CASE WHEN ${atLimit} THEN ${allowedFromSql('exhaust')} ELSE ${allowedFromSql('expire')} END
+       ORDER BY c.contract_id FOR UPDATE SKIP LOCKED
      ), expired AS (
        UPDATE contract_sign_requests c
        SET ${CLEAR_LOCK}, attempts = c.attempts + 1, last_error = 'lease expired',
-           status = CASE WHEN c.status = 'accepted' AND c.attempts + 1 >= $1 THEN 'provisioning_failed' ELSE c.status END,
+           status = CASE WHEN ${atLimit} THEN ${statusAfterSql('exhaust')} ELSE ${statusAfterSql('expire')} END,
            updated_at = now()
        FROM due WHERE c.contract_id = due.contract_id
-       RETURNING c.contract_id, c.lease_agent, c.provisioning_lock_token, c.provider_pubkey, c.status
+       RETURNING c.contract_id, c.lease_agent, c.provisioning_lock_token, c.status
      ), events AS (
-       INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail)
-       SELECT contract_id, 'expired', lease_agent, provisioning_lock_token, 'lease expired' FROM expired
+       ${insertEventsSql(`SELECT contract_id, 'expired', lease_agent, provisioning_lock_token, 'lease expired' FROM expired`)}
      )
      SELECT (SELECT count(*) FROM expired)::int AS n,
-       ${notifyWorkSql(`SELECT contract_id FROM expired WHERE status = 'accepted'`)} AS notified`,
+       ${notifyWorkSql(`SELECT contract_id FROM expired WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,
     [maxAttempts],
   );
-  return (r.rows[0] as { n: number }).n;
+  return r.rows[0]!.n;
 }

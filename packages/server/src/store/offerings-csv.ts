@@ -4,8 +4,8 @@ import { stringify } from 'csv-stringify/sync';
 import { Ajv, type ErrorObject } from 'ajv';
 import { OfferingCreate, type CsvRowError } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
-import { ApiError } from '../http/errors.js';
-import { inputProblem } from '../http/input-guard.js';
+import { DomainError } from '../errors.js';
+import { inputProblem } from '../input-problem.js';
 import { lockPools, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
 
 export const CSV_COLUMNS = [
@@ -15,14 +15,12 @@ export const CSV_COLUMNS = [
 const REQUIRED = ['offering_id', 'name', 'product_type', 'datacenter_country', 'monthly_price', 'currency'];
 export const MAX_CSV_ROWS = 50_000;
 
-function invalid(errors: CsvRowError[]): ApiError {
+function invalid(errors: CsvRowError[]): DomainError {
   const n = new Set(errors.map((e) => e.line)).size;
   const first = errors[0]!;
-  return new ApiError(
-    400,
+  return new DomainError(
     'invalid_csv',
     `${n} row(s) have errors; nothing was imported. First: line ${first.line}${first.field ? ` (${first.field})` : ''}: ${first.message}`,
-    {},
     { rows: errors.slice(0, 1000) },
   );
 }
@@ -43,8 +41,11 @@ function rowError(e: ErrorObject): { field: string | null; message: string } {
       return { field, message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}${got}` };
     case 'type':
       return { field, message: `must be ${[params.type].flat().join(' or ')}${got}` };
-    case 'pattern':
-      return { field, message: `must match ${String(params.pattern)}${got}` };
+    case 'pattern': {
+      // The rule in words (core's RuleString description), never the regular expression.
+      const rule = (e.parentSchema as { description?: string } | undefined)?.description;
+      return { field, message: `must be ${rule ?? 'in the documented format'}${got}` };
+    }
     default:
       return { field, message: `${e.message ?? 'is invalid'}${got}` };
   }

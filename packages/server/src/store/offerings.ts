@@ -1,8 +1,8 @@
 // Offerings: CRUD, list with filters, CSV upsert. Region is computed on write (routing is then an
 // indexed equality); resolved pool and match kind are computed on read by routing.ts.
-import { countryToRegion, isCountryCode, type Offering, type OfferingCreate, type OfferingListQuery, type OfferingUpdate } from '@dc/core';
+import { countryToRegion, isCountryCode, type ErrorCode, type Offering, type OfferingCreate, type OfferingListQuery, type OfferingStatus, type OfferingUpdate } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
-import { ApiError, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, badRequest, conflict, notFound, pgCode } from '../http/errors.js';
+import { DomainError, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, fail, notFound, pgCode } from '../errors.js';
 import { POOL_MATCH, RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
 
 export const OFFERING_COLUMNS = `o.offering_id, o.provider_pubkey, o.name, o.product_type, o.datacenter_country,
@@ -21,13 +21,13 @@ export interface OfferingRow {
   provisioner_type: string;
   provisioner_config: Record<string, unknown> | null;
   agent_pool_id: string | null;
-  status: string;
+  status: OfferingStatus;
 }
 
-/** Field rules the JSON schema cannot express; returns [field, problem] or null. */
 /** Ids that would be shadowed by the fixed routes GET …/offerings/export and POST …/offerings/import. */
 export const RESERVED_OFFERING_IDS = new Set(['export', 'import']);
 
+/** Field rules the JSON schema cannot express; returns [field, problem] or null. */
 export function offeringFieldProblem(o: { offering_id?: string; datacenter_country?: string; monthly_price?: number }): [string, string] | null {
   if (o.offering_id !== undefined && RESERVED_OFFERING_IDS.has(o.offering_id)) {
     return ['offering_id', `"${o.offering_id}" is reserved (it names an endpoint); pick another id`];
@@ -56,11 +56,14 @@ export async function lockPools(tx: Queryable, provider: string, poolIds: string
   return new Map(r.rows.map((p) => [p.pool_id, p]));
 }
 
+/** Why an offering cannot be written: [field, problem in words, catalogue code]. */
+export type OfferingProblem = [field: string, problem: string, code: ErrorCode];
+
 /** Completes an offering: region from country, type from the explicit pool (else proxmox). */
 export function resolveOffering(
   input: Omit<OfferingCreate, 'provisioner_type'> & { provisioner_type?: string | undefined },
   pools: Map<string, PoolInfo>,
-): OfferingRow | [string, string, string] {
+): OfferingRow | OfferingProblem {
   const problem = offeringFieldProblem(input);
   if (problem) return [problem[0], problem[1], 'invalid_input'];
   const poolId = input.agent_pool_id ?? null;
@@ -86,8 +89,8 @@ export function resolveOffering(
   };
 }
 
-function fail(p: [string, string, string]): ApiError {
-  return badRequest(`body.${p[0]} ${p[1]}.`, p[2]);
+function refusal(p: OfferingProblem): DomainError {
+  return new DomainError(p[2], `body.${p[0]} ${p[1]}.`);
 }
 
 // Upsert of many rows in one statement (CSV import) or one row (create/update).
@@ -116,7 +119,7 @@ export async function upsertOfferings(tx: Queryable, provider: string, rows: Off
     return { created, updated: r.rows.length - created };
   } catch (err) {
     if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) {
-      throw new ApiError(404, 'provider_not_registered', 'Register the provider first with PUT /api/v1/providers/{pubkey}.');
+      throw fail('provider_not_registered', 'Register the provider first with PUT /api/v1/providers/{pubkey}.');
     }
     throw err;
   }
@@ -126,16 +129,16 @@ export async function createOffering(db: Db, provider: string, input: OfferingCr
   await db.transaction(async (tx) => {
     const pools = await lockPools(tx, provider, input.agent_pool_id ? [input.agent_pool_id] : []);
     const row = resolveOffering(input, pools);
-    if (Array.isArray(row)) throw fail(row);
+    if (Array.isArray(row)) throw refusal(row);
     const exists = await tx.query(`SELECT 1 FROM provider_offerings WHERE provider_pubkey = $1 AND offering_id = $2`, [provider, input.offering_id]);
-    if (exists.rowCount > 0) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
+    if (exists.rowCount > 0) throw fail('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
     try {
       // A concurrent create of the same id may commit between the check above and this write;
       // the upsert then updates its row instead of inserting. Refusing rolls that update back.
       const { created } = await upsertOfferings(tx, provider, [row]);
-      if (created === 0) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
+      if (created === 0) throw fail('offering_exists', `Offering "${input.offering_id}" already exists; use PUT to change it.`);
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw conflict('offering_exists', `Offering "${input.offering_id}" already exists.`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw fail('offering_exists', `Offering "${input.offering_id}" already exists.`);
       throw err;
     }
   });
@@ -172,7 +175,7 @@ export async function updateOffering(db: Db, provider: string, offeringId: strin
       },
       pools,
     );
-    if (Array.isArray(row)) throw fail(row);
+    if (Array.isArray(row)) throw refusal(row);
     await upsertOfferings(tx, provider, [row]);
   });
   return getOffering(db, provider, offeringId);
@@ -224,7 +227,7 @@ export async function deleteOffering(db: Db, provider: string, offeringId: strin
         [provider, offeringId],
       )
     ).rows[0]!.n;
-    if (open > 0) throw conflict('offering_in_use', `${open} contract(s) for this offering are not finished; reject, cancel or complete them first (or set status inactive).`);
+    if (open > 0) throw fail('offering_in_use', `${open} contract(s) for this offering are not finished; reject, cancel or complete them first (or set status inactive).`);
     await tx.query(`DELETE FROM provider_offerings WHERE provider_pubkey = $1 AND offering_id = $2`, [provider, offeringId]);
   });
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolAgent, PoolCreate, PoolUpdate } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
-import { ApiError, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, conflict, notFound, pgCode } from '../http/errors.js';
+import { PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, fail, notFound, pgCode } from '../errors.js';
 import { POOL_IS_DEFAULT, routedToPool } from './routing.js';
 
 /** Contracts that occupy a pool: paid and being or already provisioned. */
@@ -100,7 +100,7 @@ export async function updatePool(db: Db, provider: string, poolId: string, input
         )
       ).rows[0]!.n;
       if (n > 0) {
-        throw conflict('pool_in_use', `${n} offering(s) name this pool explicitly with provisioner type ${cur.provisioner_type}; change or re-point them first.`);
+        throw fail('pool_in_use', `${n} offering(s) name this pool explicitly with provisioner type ${cur.provisioner_type}; change or re-point them first.`);
       }
     }
     try {
@@ -127,14 +127,14 @@ export async function deletePool(db: Db, provider: string, poolId: string): Prom
         [poolId],
       )
     ).rows[0]!;
-    if (r.agents > 0) throw conflict('pool_not_empty', `The pool still has ${r.agents} agent(s); revoke them before deleting the pool.`);
+    if (r.agents > 0) throw fail('pool_not_empty', `The pool still has ${r.agents} agent(s); revoke them before deleting the pool.`);
     if (r.offerings > 0) {
-      throw conflict('pool_in_use', `${r.offerings} offering(s) name this pool explicitly; re-point them before deleting the pool.`);
+      throw fail('pool_in_use', `${r.offerings} offering(s) name this pool explicitly; re-point them before deleting the pool.`);
     }
     try {
       await tx.query(`DELETE FROM agent_pools WHERE pool_id = $1`, [poolId]);
     } catch (err) {
-      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw conflict('pool_in_use', 'An offering names this pool; re-point it first.');
+      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw fail('pool_in_use', 'An offering names this pool; re-point it first.');
       throw err;
     }
   });
@@ -142,9 +142,9 @@ export async function deletePool(db: Db, provider: string, poolId: string): Prom
 
 function translatePoolError(err: unknown, name: string): unknown {
   const code = pgCode(err);
-  if (code === PG_UNIQUE_VIOLATION) return conflict('pool_name_taken', `You already have a pool named "${name}"; pick another name.`);
+  if (code === PG_UNIQUE_VIOLATION) return fail('pool_name_taken', `You already have a pool named "${name}"; pick another name.`);
   if (code === PG_FOREIGN_KEY_VIOLATION) {
-    return new ApiError(404, 'provider_not_registered', 'Register the provider first with PUT /api/v1/providers/{pubkey}.');
+    return fail('provider_not_registered', 'Register the provider first with PUT /api/v1/providers/{pubkey}.');
   }
   return err;
 }

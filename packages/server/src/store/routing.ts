@@ -45,3 +45,19 @@ export function routedToPool(o: string, p: string, pIsDefault: string): string {
         AND ${o}.datacenter_region = ${p}.location
         AND ${o}.provisioner_type = ${p}.provisioner_type))`;
 }
+
+/**
+ * CTE `me`: the caller's pool with its POOL_IS_DEFAULT computed once per statement (not once per
+ * offering), read from the parameter `poolParam`; `me AS (SELECT 1)` for a legacy agent (null).
+ */
+export function meCte(poolParam: string | null): string {
+  return poolParam
+    ? `me AS MATERIALIZED (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
+              FROM agent_pools p WHERE p.pool_id = ${poolParam})`
+    : `me AS (SELECT 1)`;
+}
+
+/** "Contract c is routed to the caller's pool `me`" (meCte): one primary-key probe of its offering. */
+export const ROUTED_TO_ME = `EXISTS (SELECT 1 FROM provider_offerings o2, me p
+  WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
+    AND ${routedToPool('o2', 'p', 'p.is_default')})`;

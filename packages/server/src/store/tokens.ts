@@ -1,11 +1,9 @@
 // Setup tokens: created per pool, shown once, stored as a SHA-256 hash, used at most once.
 import { randomBytes } from 'node:crypto';
-import { generateSetupToken, hashSetupToken, type SetupTokenInfo } from '@dc/core';
+import { type SetupTokenInfo } from '@dc/core';
+import { generateSetupToken, hashSetupToken } from '@dc/core/node';
 import type { Queryable } from '../db/db.js';
-import { PG_FOREIGN_KEY_VIOLATION, conflict, notFound, pgCode } from '../http/errors.js';
-
-/** Default lifetime of a setup token: long enough to reach the hypervisor the next day. */
-export const DEFAULT_SETUP_TOKEN_HOURS = 24;
+import { PG_FOREIGN_KEY_VIOLATION, fail, notFound, pgCode } from '../errors.js';
 
 export async function createSetupToken(
   db: Queryable,
@@ -67,5 +65,11 @@ export async function revokeSetupToken(db: Queryable, provider: string, tokenId:
     [tokenId, provider],
   );
   if (used.rowCount === 0) throw notFound(`Setup token ${tokenId}`);
-  throw conflict('token_used', 'This token was already used; revoke the agent it registered instead.');
+  throw fail('token_used', 'This token was already used; revoke the agent it registered instead.');
+}
+
+/** Deletes unused setup tokens that have expired (the sweeper); until then their users get 410, not 401. */
+export async function deleteExpiredTokens(db: Queryable): Promise<number> {
+  const r = await db.query(`DELETE FROM agent_setup_tokens WHERE used_at IS NULL AND expires_at < now()`);
+  return r.rowCount;
 }

@@ -4,7 +4,9 @@
 // the pool the work is routed to and how many contracts, so a replica wakes only that many of
 // that pool's waiting agents instead of all of them.
 import type { Queryable } from '../db/db.js';
-import { RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
+import { contractFrom } from './contract-row.js';
+import { grantableSql } from './contract-state.js';
+import { RESOLVED_POOL_ID } from './routing.js';
 
 /** Channel on which contract_sign_requests announces new work. */
 export const WORK_CHANNEL = 'dc_contract_work';
@@ -24,9 +26,7 @@ export interface WorkNotice {
 export function notifyWorkSql(contractIds: string): string {
   return `(SELECT count(pg_notify('${WORK_CHANNEL}', w.provider_pubkey || ' ' || COALESCE(w.pool_id, '${NO_POOL}') || ' ' || w.n))
     FROM (SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*) AS n
-          FROM contract_sign_requests c
-          LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
-          ${ROUTE_JOIN}
+          FROM ${contractFrom()}
           WHERE c.contract_id IN (${contractIds})
           GROUP BY 1, 2) w)`;
 }
@@ -41,4 +41,38 @@ export function parseWorkNotice(payload: string): WorkNotice | null {
   const count = Number(n);
   if (!provider || !pool || !Number.isInteger(count) || count < 1) return null;
   return { provider, poolId: pool === NO_POOL ? null : pool, count };
+}
+
+/**
+ * Work that leases expiring since `since` made available, per provider and pool, with the database
+ * time of the check (null when nothing expired). Expiry writes nothing, so no notice announces it:
+ * each replica's expiry timer asks this instead. Without `since` it looks back `lookbackSeconds`.
+ */
+export async function expiredLeaseNotices(
+  db: Queryable,
+  since: Date | null,
+  lookbackSeconds: number,
+): Promise<{ notices: WorkNotice[]; checkedAt: Date | null }> {
+  const r = await db.query<{ provider_pubkey: string; pool_id: string | null; n: number; checked_at: Date }>(
+    `SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*)::int AS n, now() AS checked_at
+     FROM ${contractFrom()}
+     WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
+       AND c.provisioning_lock_expires_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))
+       AND ${grantableSql()}
+     GROUP BY 1, 2`,
+    [since, lookbackSeconds],
+  );
+  return {
+    notices: r.rows.map((row) => ({ provider: row.provider_pubkey, poolId: row.pool_id, count: row.n })),
+    checkedAt: r.rows[0]?.checked_at ?? null,
+  };
+}
+
+/** Milliseconds until the earliest live lease expires (database clock), or null when none is held. */
+export async function msUntilNextLeaseExpiry(db: Queryable): Promise<number | null> {
+  const r = await db.query<{ ms: number | null }>(
+    `SELECT ceil(extract(epoch FROM min(provisioning_lock_expires_at) - now()) * 1000)::int AS ms
+     FROM contract_sign_requests WHERE provisioning_lock_agent IS NOT NULL AND provisioning_lock_expires_at > now()`,
+  );
+  return r.rows[0]?.ms ?? null;
 }

@@ -1,12 +1,27 @@
-// The one transport every resource module uses: builds the request target, signs the exact bytes
-// it sends (DESIGN.md "Request signing"), decodes `{error:{code,message}}` into ApiError.
-import type { CsvRowError, ErrorBody } from '@dc/core';
+// The one transport: `call(name, {params, query, body})` of a core endpoint (ENDPOINTS gives the
+// method, path and types), signed over the exact target and bytes it sends (DESIGN.md "Request
+// signing"); `{error:{code,message}}` answers become ApiError.
+import {
+  ENDPOINTS,
+  isErrorCode,
+  pathOf,
+  type BodyOf,
+  type CsvImportErrorBody,
+  type CsvRowError,
+  type Endpoint,
+  type EndpointName,
+  type ErrorCode,
+  type ParamsOf,
+  type QueryOf,
+  type ResultOf,
+} from '@dc/core';
 import { signedHeaders, utf8Bytes, type SigningKey } from './signing.js';
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** The catalogue code, or `http_error` when the answer carried none we know. */
+    readonly code: ErrorCode | 'http_error',
     message: string,
     /** Per-row problems of a refused CSV import (400 invalid_csv). */
     readonly rows: CsvRowError[] = [],
@@ -16,101 +31,88 @@ export class ApiError extends Error {
   }
 }
 
-export type Query = Record<string, string | number | undefined | null>;
+type Ep<N extends EndpointName> = (typeof ENDPOINTS)[N];
 
-export interface RequestOptions {
-  query?: Query;
-  json?: unknown;
-  csv?: string;
-  /** Read the answer as text (CSV export) instead of JSON. */
-  text?: boolean;
+/** What a call sends. `pubkey` is always the signed-in provider's, so the client fills it in. */
+interface CallArgs<N extends EndpointName> {
+  params?: Omit<ParamsOf<Ep<N>>, 'pubkey'>;
+  query?: QueryOf<Ep<N>>;
+  /** JSON, or the raw text of endpoints that consume another type (CSV import). */
+  body?: Ep<N> extends { consumes: readonly string[] } ? string : BodyOf<Ep<N>>;
   signal?: AbortSignal;
 }
 
+/** Endpoints that produce something other than JSON (CSV export) answer with its text. */
+type CallResult<N extends EndpointName> = Ep<N> extends { produces: readonly string[] } ? string : ResultOf<Ep<N>>;
+
+/** Arguments are optional only where the endpoint needs none besides the provider's key. */
+type ArgsOf = { [N in EndpointName]: object extends Omit<ParamsOf<Ep<N>>, 'pubkey'> ? [args?: CallArgs<N>] : [args: CallArgs<N>] };
+
 export interface Client {
   readonly publicKey: string;
-  request<T>(method: string, path: string, opts?: RequestOptions): Promise<T>;
+  // NoInfer: N comes from the name alone (inferring it from an expected result never ends).
+  call<N extends EndpointName>(name: N, ...args: NoInfer<ArgsOf[N]>): Promise<NoInfer<CallResult<N>>>;
 }
 
-/** `/api/v1/providers/{pk}` with path segments percent-encoded. */
-export function providerPath(publicKey: string, ...segments: string[]): string {
-  return ['/api/v1/providers', publicKey, ...segments].map((s, i) => (i === 0 ? s : encodeURIComponent(s))).join('/');
-}
-
-/** path + `?query` in the exact form the browser puts on the request line. */
-export function requestTarget(path: string, query?: Query): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) {
-    if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
-  }
-  const qs = params.toString();
-  // Let the URL parser normalise it, and sign what it produced: that is what goes on the wire.
-  const u = new URL(path + (qs ? `?${qs}` : ''), 'http://x.invalid');
+/**
+ * The target as the browser puts it on the request line: fetch re-encodes what the URL parser
+ * changes (a `'` in a query becomes %27), and the signature must cover the bytes sent.
+ */
+export function wireTarget(target: string): string {
+  const u = new URL(target, 'http://x.invalid');
   return u.pathname + u.search;
 }
 
-export interface ClientOptions {
-  /** Base URL of dc-api; the dashboard uses its own origin. */
-  origin?: string;
-  fetchImpl?: typeof fetch;
-}
-
-export function createClient(key: SigningKey, opts: ClientOptions = {}): Client {
-  const origin = opts.origin ?? location.origin;
-  const host = new URL(origin).host.toLowerCase();
-  const doFetch = opts.fetchImpl ?? fetch.bind(globalThis);
+export function createClient(key: SigningKey): Client {
+  const origin = location.origin;
+  const host = location.host.toLowerCase();
   // Server clock minus ours, learnt from a stale_request answer; clocks of laptops drift.
   let clockOffsetMs = 0;
 
-  async function send(method: string, target: string, o: RequestOptions): Promise<Response> {
-    let body: Uint8Array<ArrayBuffer> | undefined;
-    const headers: Record<string, string> = { Accept: o.text ? 'text/csv, application/json' : 'application/json' };
-    if (o.csv !== undefined) {
-      body = utf8Bytes(o.csv);
-      headers['Content-Type'] = 'text/csv';
-    } else if (o.json !== undefined) {
-      body = utf8Bytes(JSON.stringify(o.json));
-      headers['Content-Type'] = 'application/json';
-    }
-    Object.assign(headers, await signedHeaders(key, { method, host, path: target, ...(body ? { body } : {}), timestamp: Date.now() + clockOffsetMs }));
-    return doFetch(origin + target, { method, headers, ...(body ? { body } : {}), ...(o.signal ? { signal: o.signal } : {}), credentials: 'omit', cache: 'no-store' });
+  async function send(method: string, target: string, body: string | undefined, contentType: string, accept: string, signal?: AbortSignal): Promise<Response> {
+    const bytes = body === undefined ? undefined : utf8Bytes(body);
+    const headers: Record<string, string> = { Accept: accept };
+    if (bytes) headers['Content-Type'] = contentType;
+    Object.assign(headers, await signedHeaders(key, { method, host, path: target, ...(bytes ? { body: bytes } : {}), timestamp: Date.now() + clockOffsetMs }));
+    return fetch(origin + target, { method, headers, ...(bytes ? { body: bytes } : {}), ...(signal ? { signal } : {}), credentials: 'omit', cache: 'no-store' });
   }
 
-  return {
-    publicKey: key.publicKey,
-    async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
-      const target = requestTarget(path, o.query);
-      let res = await send(method, target, o);
-      if (res.status === 401) {
-        const err = await decodeError(res.clone());
-        const serverDate = Date.parse(res.headers.get('date') ?? '');
-        if (err.code === 'stale_request' && Number.isFinite(serverDate)) {
-          clockOffsetMs = serverDate - Date.now();
-          res = await send(method, target, o);
-        }
+  /** Untyped inside; `Client['call']` types it for callers from ENDPOINTS. */
+  async function call(name: EndpointName, args: { params?: object; query?: object; body?: unknown; signal?: AbortSignal } = {}): Promise<unknown> {
+    const e: Endpoint = ENDPOINTS[name];
+    const target = wireTarget(pathOf(e, { ...(args.params as Record<string, string> | undefined), pubkey: key.publicKey }, args.query as Record<string, unknown> | undefined));
+    const raw = args.body === undefined ? undefined : typeof args.body === 'string' ? args.body : JSON.stringify(args.body);
+    const contentType = e.consumes?.[0] ?? 'application/json';
+    const accept = e.produces ? `${e.produces[0]}, application/json` : 'application/json';
+    let res = await send(e.method, target, raw, contentType, accept, args.signal);
+    if (res.status === 401) {
+      const err = await decodeError(res.clone());
+      const serverDate = Date.parse(res.headers.get('date') ?? '');
+      if (err.code === 'stale_request' && Number.isFinite(serverDate)) {
+        clockOffsetMs = serverDate - Date.now();
+        res = await send(e.method, target, raw, contentType, accept, args.signal);
       }
-      if (!res.ok) throw await decodeError(res);
-      if (res.status === 204) return undefined as T;
-      if (o.text) return (await res.text()) as T;
-      return (await res.json()) as T;
-    },
-  };
+    }
+    if (!res.ok) throw await decodeError(res);
+    if (res.status === 204) return undefined;
+    return e.produces ? res.text() : res.json();
+  }
+
+  return { publicKey: key.publicKey, call: call as Client['call'] };
 }
 
 async function decodeError(res: Response): Promise<ApiError> {
-  let body: (ErrorBody & { error: { rows?: CsvRowError[] } }) | undefined;
+  let body: Partial<CsvImportErrorBody> | undefined;
   try {
     body = (await res.json()) as typeof body;
   } catch {
     body = undefined;
   }
   const e = body?.error;
-  if (e && typeof e.code === 'string') return new ApiError(res.status, e.code, e.message, Array.isArray(e.rows) ? e.rows : []);
+  if (e && typeof e.message === 'string') return new ApiError(res.status, isErrorCode(e.code) ? e.code : 'http_error', e.message, Array.isArray(e.rows) ? e.rows : []);
   return new ApiError(res.status, 'http_error', `The server answered ${res.status} ${res.statusText || ''}`.trim() + '.');
 }
 
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 // A small RFC 4180 reader for the import preview only: the server parses the file again and is
 // the judge of what is valid. Records carry the file line they start on, as the server reports.
 
-export interface CsvRecord {
+interface CsvRecord {
   /** 1-based line of the file where this record starts. */
   line: number;
   cells: string[];

@@ -1,12 +1,11 @@
-// The DC1 request signature (DESIGN.md "Request signing"), rebuilt on WebCrypto for the browser.
-// @dc/core's signing.ts uses node:crypto, so it cannot be bundled; this file must build exactly
-// the same message (test/signing.test.ts checks it against core's requestMessage and the shared
-// vectors). It runs unchanged in the browser and in Node 20 (globalThis.crypto).
-
-export const SIGNATURE_VERSION = 'DC1';
+// The DC1 request signature (DESIGN.md "Request signing") on WebCrypto: core's `signedMessage`
+// builds the message, this module hashes the body (SHA-256) and signs it (Ed25519) in the
+// browser. test/signing.test.ts proves it equal to core's node signer on the shared vectors.
+// It runs unchanged in the browser and in Node 20 (globalThis.crypto).
+import { signedMessage, type KeyHeader } from '@dc/core';
 
 /** PKCS#8 DER header of a raw 32-byte Ed25519 seed (RFC 8410): PKCS8 = prefix || seed. */
-export const PKCS8_ED25519_PREFIX = '302e020100300506032b657004220420';
+const PKCS8_ED25519_PREFIX = '302e020100300506032b657004220420';
 
 const utf8 = new TextEncoder();
 
@@ -17,7 +16,7 @@ export function toHex(bytes: Uint8Array | ArrayBuffer): string {
   return s;
 }
 
-export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
+function fromHex(hex: string): Uint8Array<ArrayBuffer> {
   if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) throw new Error('not a hex string');
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
@@ -32,7 +31,7 @@ export async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> 
   return toHex(await crypto.subtle.digest('SHA-256', data));
 }
 
-export interface MessageParts {
+interface RequestParts {
   method: string;
   /** Lowercase authority of the API base URL (`host` or `host:port`; no default port). */
   host: string;
@@ -40,13 +39,13 @@ export interface MessageParts {
   path: string;
   timestamp: string;
   nonce: string;
-  /** Lowercase hex SHA-256 of the exact body bytes (of "" when there is no body). */
-  bodySha256: string;
+  /** The exact body bytes (none: the hash of ""). */
+  body?: Uint8Array<ArrayBuffer>;
 }
 
-/** `DC1\n{METHOD}\n{HOST}\n{PATH}\n{TIMESTAMP}\n{NONCE}\n{BODY_SHA256}` */
-export function requestMessage(p: MessageParts): string {
-  return [SIGNATURE_VERSION, p.method.toUpperCase(), p.host.toLowerCase(), p.path, p.timestamp, p.nonce, p.bodySha256].join('\n');
+/** The DC1 message of a request: core's format over the WebCrypto hash of its body. */
+export async function requestMessage({ body, ...parts }: RequestParts): Promise<string> {
+  return signedMessage({ ...parts, bodySha256: await sha256Hex(body ?? new Uint8Array(0)) });
 }
 
 function base64url(bytes: Uint8Array): string {
@@ -67,7 +66,7 @@ export interface SigningKey {
   publicKey: string;
 }
 
-export interface SignInput {
+interface SignInput {
   method: string;
   host: string;
   path: string;
@@ -77,11 +76,10 @@ export interface SignInput {
 }
 
 /** The four signature headers plus the key header (`X-Public-Key` for providers). */
-export async function signedHeaders(key: SigningKey, req: SignInput, keyHeader = 'X-Public-Key'): Promise<Record<string, string>> {
+export async function signedHeaders(key: SigningKey, req: SignInput, keyHeader: KeyHeader = 'X-Public-Key'): Promise<Record<string, string>> {
   const timestamp = String(req.timestamp ?? Date.now());
   const nonce = req.nonce ?? newNonce();
-  const bodySha256 = await sha256Hex(req.body ?? new Uint8Array(0));
-  const message = requestMessage({ method: req.method, host: req.host, path: req.path, timestamp, nonce, bodySha256 });
+  const message = await requestMessage({ method: req.method, host: req.host, path: req.path, timestamp, nonce, ...(req.body ? { body: req.body } : {}) });
   const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key.privateKey, utf8Bytes(message));
   return {
     [keyHeader]: key.publicKey,
@@ -113,14 +111,14 @@ function fromBase64url(s: string): Uint8Array<ArrayBuffer> {
  * Imports a seed. The key is first imported extractable only to read its public half from the
  * JWK (`x`), then imported again non-extractable: only the second one is kept.
  */
-export async function keyFromSeed(seedHex: string, extractable = false): Promise<SigningKey> {
+export async function keyFromSeed(seedHex: string): Promise<SigningKey> {
   const seed = fromHex(seedHex.trim().toLowerCase());
   const pkcs8 = pkcs8FromSeed(seed);
   const probe = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
   const jwk = await crypto.subtle.exportKey('jwk', probe);
   if (!jwk.x) throw new Error('the browser did not return the public key of this seed');
   const publicKey = toHex(fromBase64url(jwk.x));
-  const privateKey = extractable ? probe : await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
+  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
   return { privateKey, publicKey };
 }
 
@@ -157,7 +155,7 @@ export function seedFromBackup(text: string): string {
   return seed.toLowerCase();
 }
 
-export interface KeyBackup {
+interface KeyBackup {
   kind: 'dc-api-provider-key';
   version: 1;
   public_key: string;

@@ -15,7 +15,7 @@ import {
 import { errorMessage } from '../api/client.js';
 import { Pager } from './Pager.js';
 
-export interface DataTableProps<T> {
+interface DataTableProps<T> {
   /** Names the table for tests and the benchmark (`data-table` attribute). */
   name: string;
   columns: ColumnDef<T, any>[];
@@ -28,7 +28,6 @@ export interface DataTableProps<T> {
   onRowClick?: (row: T) => void;
   rowClassName?: (row: T) => string | undefined;
   sortable?: boolean;
-  initialSorting?: SortingState;
   /** Rendered under a row when it is expanded. */
   expandedRowId?: string | null;
   renderExpanded?: (row: T) => ReactNode;
@@ -40,7 +39,7 @@ export interface DataTableProps<T> {
 const marked = new Set<string>();
 
 export function DataTable<T>(p: DataTableProps<T>) {
-  const [sorting, setSorting] = useState<SortingState>(p.initialSorting ?? []);
+  const [sorting, setSorting] = useState<SortingState>([]);
   const [pagination, setPagination] = useState<PaginationState>({ pageIndex: 0, pageSize: p.pageSize ?? 1_000_000 });
   const table = useReactTable<T>({
     data: p.data ?? [],

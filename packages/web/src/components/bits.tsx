@@ -1,13 +1,14 @@
 // Small shared pieces: status badges, copy buttons, error boxes, live relative times.
 import { useState, type ReactNode } from 'react';
+import type { AgentStatus } from '@dc/core';
 import { errorMessage } from '../api/client.js';
 import { absoluteTime, countdown, relativeTime, useNow } from '../lib/time.js';
 
-const AGENT_STATUS_TEXT: Record<string, string> = { online: 'Online', offline: 'Offline', revoked: 'Revoked' };
+export const AGENT_STATUS_TEXT: Record<AgentStatus, string> = { online: 'Online', offline: 'Offline', revoked: 'Revoked' };
 
 /** Colour plus text, so status never depends on colour alone. */
 export function StatusBadge({ status, kind = 'agent' }: { status: string; kind?: 'agent' | 'contract' | 'offering' | 'payment' }) {
-  const text = kind === 'agent' ? (AGENT_STATUS_TEXT[status] ?? status) : status.replace(/_/g, ' ');
+  const text = kind === 'agent' ? (AGENT_STATUS_TEXT[status as AgentStatus] ?? status) : status.replace(/_/g, ' ');
   return (
     <span className={`badge badge-${kind} st-${status}`} data-status={status}>
       <span className="dot" aria-hidden="true" />
@@ -79,20 +80,5 @@ export function ErrorBox({ error, children }: { error: unknown; children?: React
       {errorMessage(error)}
       {children}
     </div>
-  );
-}
-
-export function KeyText({ hex, label }: { hex: string | null | undefined; label?: string | null | undefined }) {
-  if (!hex) return <span className="muted">—</span>;
-  return (
-    <span className="mono" title={hex}>
-      {label ? (
-        <>
-          {label} <span className="muted">{hex.slice(0, 8)}</span>
-        </>
-      ) : (
-        `${hex.slice(0, 8)}…${hex.slice(-4)}`
-      )}
-    </span>
   );
 }

@@ -1,11 +1,5 @@
 // Small display helpers.
 
-/** `d75a9801…511a`: enough to tell keys apart in a table; the full key is in the title. */
-export function shortKey(hex: string | null | undefined): string {
-  if (!hex) return '—';
-  return hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex;
-}
-
 export function formatPrice(amount: number, currency: string): string {
   const fixed = Number.isInteger(amount) ? String(amount) : amount.toFixed(2);
   return `${fixed} ${currency}/mo`;

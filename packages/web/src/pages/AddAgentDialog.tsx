@@ -1,11 +1,12 @@
-// Add Agent: creates a one-time setup token and shows the one-liner and the dc-agent command.
-// The token exists in this answer only (the server keeps a hash), so the dialog says so.
+// Add Agent: creates a one-time setup token and shows the one-liner and the dc-agent command
+// (built by core from the answer's fields). The token exists in this answer only (the server
+// keeps a hash), so the dialog says so.
 import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import type { Pool, SetupTokenCreated } from '@dc/core';
-import { createSetupToken, dcAgentCommand } from '../api/tokens.js';
-import { LABEL_PATTERN } from '../api/constants.js';
+import { agentSetupCommand, LABEL, SETUP_TOKEN_DEFAULT_HOURS, SETUP_TOKEN_MAX_HOURS, type Pool, type SetupTokenCreated } from '@dc/core';
 import { errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
+import { ruleProps } from '../lib/forms.js';
 import { useClient } from '../session.js';
 import { Dialog } from '../components/Dialog.js';
 import { Countdown, CopyButton } from '../components/bits.js';
@@ -16,25 +17,26 @@ const EXPIRY_CHOICES: { hours: number; text: string }[] = [
   { hours: 24, text: '24 hours' },
   { hours: 72, text: '3 days' },
   { hours: 168, text: '7 days' },
-  { hours: 720, text: '30 days' },
+  { hours: SETUP_TOKEN_MAX_HOURS, text: '30 days' },
 ];
 
 export function AddAgentDialog({ pool, onClose }: { pool: Pick<Pool, 'pool_id' | 'name' | 'provisioner_type'>; onClose: () => void }) {
   const c = useClient();
   const qc = useQueryClient();
   const [label, setLabel] = useState('');
-  const [hours, setHours] = useState(24);
+  const [hours, setHours] = useState(SETUP_TOKEN_DEFAULT_HOURS);
   const [created, setCreated] = useState<SetupTokenCreated | null>(null);
   const create = useMutation({
-    mutationFn: () => createSetupToken(c, pool.pool_id, { ...(label.trim() ? { label: label.trim() } : {}), expires_in_hours: hours }),
+    mutationFn: () =>
+      c.call('createSetupToken', { params: { pool_id: pool.pool_id }, body: { ...(label.trim() ? { label: label.trim() } : {}), expires_in_hours: hours } }),
     onSuccess: (t) => {
       setCreated(t);
-      void qc.invalidateQueries({ queryKey: ['tokens', pool.pool_id] });
+      void qc.invalidateQueries({ queryKey: queryKeys.tokens(pool.pool_id) });
     },
   });
 
   if (created) {
-    const direct = dcAgentCommand(created.setup_command);
+    const direct = agentSetupCommand({ api_url: created.api_url, token: created.token, server_key: created.server_key });
     return (
       <Dialog title={`Add agent to pool ${pool.name}`} onClose={onClose} wide name="add-agent">
         <div className="notice notice-warn" data-once-notice>
@@ -46,15 +48,11 @@ export function AddAgentDialog({ pool, onClose }: { pool: Pick<Pool, 'pool_id' |
         <div className="cmd-actions">
           <CopyButton text={created.setup_command} label="Copy command" name="setup" />
         </div>
-        {direct && (
-          <>
-            <h3>Or, where dc-agent is already installed</h3>
-            <pre className="cmd" data-cmd="dc-agent">{direct}</pre>
-            <div className="cmd-actions">
-              <CopyButton text={direct} label="Copy dc-agent command" name="dc-agent" />
-            </div>
-          </>
-        )}
+        <h3>Or, where dc-agent is already installed</h3>
+        <pre className="cmd" data-cmd="dc-agent">{direct}</pre>
+        <div className="cmd-actions">
+          <CopyButton text={direct} label="Copy dc-agent command" name="dc-agent" />
+        </div>
         <p>
           Token <span className="mono">{created.token_id}</span>
           {created.label ? (
@@ -92,12 +90,12 @@ export function AddAgentDialog({ pool, onClose }: { pool: Pick<Pool, 'pool_id' |
           <input
             name="label"
             value={label}
-            pattern={LABEL_PATTERN.slice(1, -1)}
-            title="Letters, digits, space, dot, underscore and dash; at most 64 characters"
+            {...ruleProps(LABEL)}
             placeholder="proxmox-node-6"
             onChange={(e) => setLabel(e.target.value)}
             autoFocus
           />
+          <small className="hint">{LABEL.rule}</small>
         </label>
         <label className="field">
           <span>Token expires after</span>

@@ -1,15 +1,14 @@
 // /dashboard/provider/contracts: status, routing, the current lease (holder and expiry), attempts
 // and last error, who provisioned it; accept/reject/retry, the lock history as a timeline, and
 // completing contracts an agent handed off for manual provisioning.
-import { useEffect, useMemo, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import type { Contract, ContractStatus } from '@dc/core';
-import { useAgentLabels, useContractEvents, useContracts, usePools } from '../queries.js';
-import { completeContract, decideContract, failContract, type ContractDecision } from '../api/contracts.js';
-import { CONTRACT_STATUSES, CONTRACTS_PAGE_SIZE } from '../api/constants.js';
+import { CONTRACT_STATUSES, providerActionsFor, type Contract, type ContractStatus, type EndpointName, type ProviderAction } from '@dc/core';
+import { useContractEvents, useContracts, usePools } from '../queries.js';
 import { errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
 import { useClient } from '../session.js';
 import { DataTable } from '../components/DataTable.js';
 import { Dialog } from '../components/Dialog.js';
@@ -18,6 +17,44 @@ import { absoluteTime } from '../lib/time.js';
 import { Pager } from '../components/Pager.js';
 
 const col = createColumnHelper<Contract>();
+/** Contracts per page. */
+const CONTRACTS_PAGE_SIZE = 100;
+
+/** How each action core's state table offers is shown and which endpoint performs it. */
+const ACTIONS: Record<ProviderAction, { label: string; className: string; endpoint: EndpointName & `${ProviderAction}Contract` }> = {
+  accept: { label: 'Accept', className: 'btn btn-small btn-primary', endpoint: 'acceptContract' },
+  reject: { label: 'Reject', className: 'btn btn-small btn-danger-text', endpoint: 'rejectContract' },
+  retry: { label: 'Retry', className: 'btn btn-small', endpoint: 'retryContract' },
+};
+
+/** The labels a contract carries for the agents it names (its lock holder, who provisioned it). */
+function agentLabels(c: Contract): Map<string, string | null> {
+  const m = new Map<string, string | null>();
+  if (c.lock_agent) m.set(c.lock_agent, c.lock_agent_label);
+  if (c.provisioned_by) m.set(c.provisioned_by, c.provisioned_by_label);
+  return m;
+}
+
+function statusParam(s: string | null): ContractStatus | '' {
+  return CONTRACT_STATUSES.find((x) => x === s) ?? '';
+}
+
+/** An agent key with its label, or the provider itself. */
+function AgentName({ agentKey, label, provider }: { agentKey: string | null; label: string | null | undefined; provider: string }) {
+  if (!agentKey) return <span className="muted">—</span>;
+  if (agentKey === provider) return <span title={agentKey}>you (provider)</span>;
+  return (
+    <span className="mono" title={agentKey}>
+      {label ? (
+        <>
+          <span className="sans">{label}</span> <span className="muted">{agentKey.slice(0, 6)}</span>
+        </>
+      ) : (
+        `${agentKey.slice(0, 10)}…`
+      )}
+    </span>
+  );
+}
 
 export function ContractsPage() {
   const c = useClient();
@@ -25,7 +62,7 @@ export function ContractsPage() {
   // Local state is the source of truth (synchronous updates); the URL mirrors it for deep links.
   const [params, setParams] = useSearchParams();
   const [view, setView] = useState(() => ({
-    status: (params.get('status') ?? '') as ContractStatus | '',
+    status: statusParam(params.get('status')),
     page: Math.max(1, Number(params.get('page') ?? '1') || 1),
   }));
   useEffect(() => {
@@ -36,36 +73,19 @@ export function ContractsPage() {
   }, [view]); // eslint-disable-line react-hooks/exhaustive-deps
   const { status, page } = view;
   const contracts = useContracts({ ...(status ? { status } : {}), limit: CONTRACTS_PAGE_SIZE, offset: (page - 1) * CONTRACTS_PAGE_SIZE });
+  // The pools list names each contract's pool; agent labels come with the contracts themselves.
   const pools = usePools();
-  const labels = useAgentLabels();
   const poolNames = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p.name])), [pools.data]);
   const [expanded, setExpanded] = useState<string | null>(null);
   const [completing, setCompleting] = useState<Contract | null>(null);
 
   const decide = useMutation({
-    mutationFn: (a: { id: string; action: ContractDecision }) => decideContract(c, a.id, a.action),
+    mutationFn: (a: { id: string; action: ProviderAction }) => c.call(ACTIONS[a.action].endpoint, { params: { id: a.id } }),
     onSuccess: (r) => {
-      void qc.invalidateQueries({ queryKey: ['contracts'] });
-      void qc.invalidateQueries({ queryKey: ['events', r.contract_id] });
+      void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+      void qc.invalidateQueries({ queryKey: queryKeys.events(r.contract_id) });
     },
   });
-
-  const agentName = (key: string | null) => {
-    if (!key) return <span className="muted">—</span>;
-    if (key === c.publicKey) return <span title={key}>you (provider)</span>;
-    const label = labels.get(key);
-    return (
-      <span className="mono" title={key}>
-        {label ? (
-          <>
-            <span className="sans">{label}</span> <span className="muted">{key.slice(0, 6)}</span>
-          </>
-        ) : (
-          `${key.slice(0, 10)}…`
-        )}
-      </span>
-    );
-  };
 
   const columns = [
     col.accessor('created_at', { header: 'Created', cell: (i) => <RelativeTime iso={i.getValue()} /> }),
@@ -95,7 +115,7 @@ export function ContractsPage() {
         if (!r.lock_agent) return <span className="muted">free</span>;
         return (
           <span>
-            {agentName(r.lock_agent)} · <Countdown iso={r.lock_expires_at} /> <span className="muted">#{r.lock_token}</span>
+            <AgentName agentKey={r.lock_agent} label={r.lock_agent_label} provider={c.publicKey} /> · <Countdown iso={r.lock_expires_at} /> <span className="muted">#{r.lock_token}</span>
           </span>
         );
       },
@@ -120,7 +140,10 @@ export function ContractsPage() {
       meta: { className: 'clip' },
       cell: (i) => (i.getValue() ? <span className="bad" title={i.getValue() ?? undefined} data-last-error>{i.getValue()}</span> : <span className="muted">—</span>),
     }),
-    col.accessor('provisioned_by', { header: 'Provisioned by', cell: (i) => agentName(i.getValue()) }),
+    col.accessor('provisioned_by', {
+      header: 'Provisioned by',
+      cell: (i) => <AgentName agentKey={i.getValue()} label={i.row.original.provisioned_by_label} provider={c.publicKey} />,
+    }),
     col.display({
       id: 'actions',
       header: 'Actions',
@@ -130,21 +153,11 @@ export function ContractsPage() {
         const busy = decide.isPending && decide.variables?.id === r.contract_id;
         return (
           <>
-            {r.status === 'requested' && (
-              <>
-                <button type="button" className="btn btn-small btn-primary" disabled={busy} onClick={() => decide.mutate({ id: r.contract_id, action: 'accept' })}>
-                  Accept
-                </button>
-                <button type="button" className="btn btn-small btn-danger-text" disabled={busy} onClick={() => decide.mutate({ id: r.contract_id, action: 'reject' })}>
-                  Reject
-                </button>
-              </>
-            )}
-            {r.status === 'provisioning_failed' && (
-              <button type="button" className="btn btn-small" disabled={busy} onClick={() => decide.mutate({ id: r.contract_id, action: 'retry' })}>
-                Retry
+            {providerActionsFor(r.status).map((action) => (
+              <button key={action} type="button" className={ACTIONS[action].className} disabled={busy} onClick={() => decide.mutate({ id: r.contract_id, action })}>
+                {ACTIONS[action].label}
               </button>
-            )}
+            ))}
             {r.status === 'provisioning' && (
               <button type="button" className="btn btn-small btn-primary" onClick={() => setCompleting(r)}>
                 Complete…
@@ -161,7 +174,7 @@ export function ContractsPage() {
 
   const total = contracts.data?.total ?? 0;
   const pages = Math.max(1, Math.ceil(total / CONTRACTS_PAGE_SIZE));
-  const setFilter = (s: string) => setView({ status: s as ContractStatus | '', page: 1 });
+  const setFilter = (s: string) => setView({ status: statusParam(s), page: 1 });
 
   return (
     <section>
@@ -199,7 +212,7 @@ export function ContractsPage() {
         onRetry={() => void contracts.refetch()}
         empty={status ? `No ${status.replace(/_/g, ' ')} contracts.` : 'No contracts yet. They appear here when customers order your offerings.'}
         expandedRowId={expanded}
-        renderExpanded={(r) => <ContractDetail contract={r} agentName={agentName} />}
+        renderExpanded={(r) => <ContractDetail contract={r} provider={c.publicKey} />}
       />
       <Pager
         page={page}
@@ -211,8 +224,10 @@ export function ContractsPage() {
   );
 }
 
-function ContractDetail({ contract, agentName }: { contract: Contract; agentName: (k: string | null) => ReactNode }) {
+function ContractDetail({ contract, provider }: { contract: Contract; provider: string }) {
   const events = useContractEvents(contract.contract_id);
+  // Events name agents by key; those the contract names carry its labels, others their key.
+  const labels = agentLabels(contract);
   return (
     <div className="contract-detail" data-contract-detail={contract.contract_id}>
       <div>
@@ -228,7 +243,9 @@ function ContractDetail({ contract, agentName }: { contract: Contract; agentName
               </time>
               <span className="ev-name">{e.event.replace(/_/g, ' ')}</span>
               <span className="muted">token #{e.lock_token}</span>
-              <span>{agentName(e.agent_pubkey)}</span>
+              <span>
+                <AgentName agentKey={e.agent_pubkey} label={e.agent_pubkey ? labels.get(e.agent_pubkey) : null} provider={provider} />
+              </span>
               {e.detail && <span className="ev-detail">{e.detail}</span>}
             </li>
           ))}
@@ -282,8 +299,8 @@ function CompleteDialog({ contract, onClose }: { contract: Contract; onClose: ()
   const [f, setF] = useState({ ip_address: '', hostname: (contract.instance_config as { hostname?: string } | null)?.hostname ?? '', username: 'root', notes: '', extra: '' });
   const [failMessage, setFailMessage] = useState('');
   const done = () => {
-    void qc.invalidateQueries({ queryKey: ['contracts'] });
-    void qc.invalidateQueries({ queryKey: ['events', contract.contract_id] });
+    void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+    void qc.invalidateQueries({ queryKey: queryKeys.events(contract.contract_id) });
     onClose();
   };
   const complete = useMutation({
@@ -300,11 +317,16 @@ function CompleteDialog({ contract, onClose }: { contract: Contract; onClose: ()
       const details: Record<string, unknown> = { ...extra };
       for (const k of ['ip_address', 'hostname', 'username', 'notes'] as const) if (f[k].trim()) details[k] = f[k].trim();
       if (Object.keys(details).length === 0) throw new Error('Give at least the address the customer connects to.');
-      return completeContract(c, contract.contract_id, details);
+      // Provider-signed confirmation of a handed-off contract (no lock token).
+      return c.call('provisioned', { params: { id: contract.contract_id }, body: { instance_details: details } });
     },
     onSuccess: done,
   });
-  const fail = useMutation({ mutationFn: () => failContract(c, contract.contract_id, failMessage.trim()), onSuccess: done });
+  // Back to accepted with a back-off, like an agent's failed attempt.
+  const fail = useMutation({
+    mutationFn: () => c.call('failed', { params: { id: contract.contract_id }, body: { error_message: failMessage.trim() } }),
+    onSuccess: done,
+  });
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   return (
     <Dialog title={`Complete contract ${contract.contract_id.slice(0, 8)}`} onClose={onClose} name="complete">

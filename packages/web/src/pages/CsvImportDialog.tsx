@@ -2,10 +2,10 @@
 // unless every row is valid: the server's import is all or nothing).
 import { useMemo, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import type { CsvRowError } from '@dc/core';
-import { importOfferingsCsv, type CsvImportResult } from '../api/offerings.js';
+import type { CsvImportResult, CsvRowError } from '@dc/core';
 import { parseCsvPreview } from '../api/csv.js';
 import { ApiError, errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
 import { useClient } from '../session.js';
 import { Dialog } from '../components/Dialog.js';
 import { downloadText } from '../lib/format.js';
@@ -21,11 +21,12 @@ export function CsvImportDialog({ onClose }: { onClose: () => void }) {
   const [result, setResult] = useState<CsvImportResult | null>(null);
   const preview = useMemo(() => (text.trim() ? parseCsvPreview(text) : null), [text]);
   const run = useMutation({
-    mutationFn: () => importOfferingsCsv(c, text),
+    // All or nothing: a 400 invalid_csv ApiError carries `rows` with every bad line.
+    mutationFn: () => c.call('importOfferings', { body: text }),
     onSuccess: (r) => {
       setResult(r);
-      void qc.invalidateQueries({ queryKey: ['offerings'] });
-      void qc.invalidateQueries({ queryKey: ['pools'] });
+      void qc.invalidateQueries({ queryKey: queryKeys.offerings });
+      void qc.invalidateQueries({ queryKey: queryKeys.pools });
     },
   });
   const rowErrors: CsvRowError[] = run.error instanceof ApiError ? run.error.rows : [];

@@ -1,10 +1,24 @@
 // Create or edit an offering, including the explicit pool override (empty = auto by location).
 import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import type { Offering, OfferingCreate, OfferingUpdate, Pool } from '@dc/core';
-import { createOffering, updateOffering } from '../api/offerings.js';
-import { OFFERING_ID_PATTERN, PROVISIONER_TYPES } from '../api/constants.js';
+import {
+  COUNTRY,
+  CURRENCY,
+  OFFERING_ID,
+  OFFERING_NAME_MAX,
+  OFFERING_STATUSES,
+  PRODUCT_TYPE_MAX,
+  PROVISIONER_TYPES,
+  type Offering,
+  type OfferingCreate,
+  type OfferingStatus,
+  type OfferingUpdate,
+  type Pool,
+  type ProvisionerType,
+} from '@dc/core';
 import { errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
+import { ruleProps } from '../lib/forms.js';
 import { useClient } from '../session.js';
 import { Dialog } from '../components/Dialog.js';
 
@@ -15,9 +29,9 @@ interface Form {
   datacenter_country: string;
   monthly_price: string;
   currency: string;
-  provisioner_type: string;
+  provisioner_type: ProvisionerType | '';
   agent_pool_id: string;
-  status: string;
+  status: OfferingStatus;
 }
 
 function toForm(o?: Offering): Form {
@@ -38,7 +52,6 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
   const c = useClient();
   const qc = useQueryClient();
   const [f, setF] = useState<Form>(() => toForm(offering));
-  const [localError, setLocalError] = useState<string | null>(null);
   const set = (k: keyof Form) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
 
   const save = useMutation({
@@ -57,7 +70,7 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
           agent_pool_id: f.agent_pool_id || null,
           ...(f.provisioner_type ? { provisioner_type: f.provisioner_type } : {}),
         };
-        return createOffering(c, body);
+        return c.call('createOffering', { body });
       }
       const patch: OfferingUpdate = {};
       const before = toForm(offering);
@@ -70,14 +83,13 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
       if (f.agent_pool_id !== before.agent_pool_id) patch.agent_pool_id = f.agent_pool_id || null;
       if (f.provisioner_type && f.provisioner_type !== before.provisioner_type) patch.provisioner_type = f.provisioner_type;
       if (Object.keys(patch).length === 0) return offering;
-      return updateOffering(c, offering.offering_id, patch);
+      return c.call('updateOffering', { params: { offering_id: offering.offering_id }, body: patch });
     },
     onSuccess: () => {
-      void qc.invalidateQueries({ queryKey: ['offerings'] });
-      void qc.invalidateQueries({ queryKey: ['pools'] });
+      void qc.invalidateQueries({ queryKey: queryKeys.offerings });
+      void qc.invalidateQueries({ queryKey: queryKeys.pools });
       onClose();
     },
-    onError: () => setLocalError(null),
   });
 
   return (
@@ -95,21 +107,21 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
             name="offering_id"
             required
             disabled={!!offering}
-            pattern={OFFERING_ID_PATTERN.slice(1, -1)}
-            title="lowercase letters, digits, dot, underscore, dash; at most 64"
+            {...ruleProps(OFFERING_ID)}
             value={f.offering_id}
             onChange={set('offering_id')}
             placeholder="vps-s-eu"
             autoFocus={!offering}
           />
+          {!offering && <small className="hint">{OFFERING_ID.rule}</small>}
         </label>
         <label className="field">
           <span>Name</span>
-          <input name="name" required maxLength={200} value={f.name} onChange={set('name')} placeholder="VPS Small" />
+          <input name="name" required maxLength={OFFERING_NAME_MAX} value={f.name} onChange={set('name')} placeholder="VPS Small" />
         </label>
         <label className="field">
           <span>Product type</span>
-          <input name="product_type" required maxLength={64} list="offering-types" value={f.product_type} onChange={set('product_type')} />
+          <input name="product_type" required maxLength={PRODUCT_TYPE_MAX} list="offering-types" value={f.product_type} onChange={set('product_type')} />
           <datalist id="offering-types">
             {types.map((t) => (
               <option key={t} value={t} />
@@ -118,7 +130,7 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
         </label>
         <label className="field">
           <span>Country (ISO code)</span>
-          <input name="datacenter_country" required pattern="[A-Za-z]{2}" maxLength={2} value={f.datacenter_country} onChange={set('datacenter_country')} placeholder="DE" />
+          <input name="datacenter_country" required {...ruleProps(COUNTRY)} maxLength={2} value={f.datacenter_country} onChange={set('datacenter_country')} placeholder="DE" />
         </label>
         <label className="field">
           <span>Monthly price</span>
@@ -126,7 +138,7 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
         </label>
         <label className="field">
           <span>Currency</span>
-          <input name="currency" required pattern="[A-Za-z]{3}" maxLength={3} value={f.currency} onChange={set('currency')} />
+          <input name="currency" required {...ruleProps(CURRENCY)} maxLength={3} value={f.currency} onChange={set('currency')} />
         </label>
         <label className="field">
           <span>Pool</span>
@@ -153,13 +165,16 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
         <label className="field">
           <span>Status</span>
           <select name="status" value={f.status} onChange={set('status')}>
-            <option value="active">active</option>
-            <option value="inactive">inactive</option>
+            {OFFERING_STATUSES.map((st) => (
+              <option key={st} value={st}>
+                {st}
+              </option>
+            ))}
           </select>
         </label>
-        {(save.error || localError) && (
+        {save.error && (
           <p className="form-error span-2" role="alert">
-            {localError ?? errorMessage(save.error)}
+            {errorMessage(save.error)}
           </p>
         )}
         <div className="form-actions span-2">

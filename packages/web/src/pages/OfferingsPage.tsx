@@ -4,10 +4,8 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import type { Offering, OfferingListQuery, Pool } from '@dc/core';
-import { keys, useOfferings, usePools } from '../queries.js';
-import { exportOfferingsCsv, listOfferings } from '../api/offerings.js';
-import { OFFERINGS_PAGE_SIZE } from '../api/constants.js';
+import { OFFERING_STATUSES, type Offering, type OfferingListQuery, type OfferingStatus, type Pool } from '@dc/core';
+import { offeringsQuery, useOfferings, usePools } from '../queries.js';
 import { useClient } from '../session.js';
 import { DataTable } from '../components/DataTable.js';
 import { ErrorBox, StatusBadge } from '../components/bits.js';
@@ -18,11 +16,13 @@ import { CsvImportDialog } from './CsvImportDialog.js';
 
 const col = createColumnHelper<Offering>();
 const DEFAULT_TYPES = ['compute', 'dedicated'];
+/** Offerings per page (the server pages; bench/ui-bench.mjs expects 50). */
+const OFFERINGS_PAGE_SIZE = 50;
 
 interface Filters {
   pool_id: string;
   type: string;
-  status: string;
+  status: OfferingStatus | '';
   q: string;
   page: number;
 }
@@ -31,7 +31,7 @@ function readFilters(p: URLSearchParams): Filters {
   return {
     pool_id: p.get('pool_id') ?? '',
     type: p.get('type') ?? '',
-    status: p.get('status') ?? '',
+    status: OFFERING_STATUSES.find((st) => st === p.get('status')) ?? '',
     q: p.get('q') ?? '',
     page: Math.max(1, Number(p.get('page') ?? '1') || 1),
   };
@@ -156,7 +156,7 @@ export function OfferingsPage() {
   useEffect(() => {
     if (!hasNext) return;
     const nq = { ...q, offset: page * OFFERINGS_PAGE_SIZE };
-    void qc.prefetchQuery({ queryKey: keys.offerings(nq), queryFn: ({ signal }) => listOfferings(c, nq, signal), staleTime: 10_000 });
+    void qc.prefetchQuery({ ...offeringsQuery(c, nq), staleTime: 10_000 });
   }, [nextKey, hasNext]); // eslint-disable-line react-hooks/exhaustive-deps
   const first = total === 0 ? 0 : (page - 1) * OFFERINGS_PAGE_SIZE + 1;
   const last = Math.min(total, page * OFFERINGS_PAGE_SIZE);
@@ -166,7 +166,7 @@ export function OfferingsPage() {
     setExporting(true);
     setExportError(null);
     try {
-      downloadText('offerings.csv', await exportOfferingsCsv(c), 'text/csv');
+      downloadText('offerings.csv', await c.call('exportOfferings'), 'text/csv');
     } catch (e) {
       setExportError(e);
     } finally {
@@ -208,10 +208,13 @@ export function OfferingsPage() {
             </option>
           ))}
         </select>
-        <select name="status" aria-label="Status" value={q.status ?? ''} onChange={(e) => update({ status: e.target.value })}>
+        <select name="status" aria-label="Status" value={q.status ?? ''} onChange={(e) => update({ status: e.target.value as OfferingStatus | '' })}>
           <option value="">All statuses</option>
-          <option value="active">active</option>
-          <option value="inactive">inactive</option>
+          {OFFERING_STATUSES.map((st) => (
+            <option key={st} value={st}>
+              {st}
+            </option>
+          ))}
         </select>
         <input
           className="filter"

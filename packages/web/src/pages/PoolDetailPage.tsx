@@ -3,15 +3,14 @@ import { useMemo, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import type { PoolAgent, SetupTokenInfo } from '@dc/core';
+import { AGENT_STATUSES, type AgentStatus, type PoolAgent, type SetupTokenInfo } from '@dc/core';
 import { usePendingTokens, usePool } from '../queries.js';
-import { revokeAgent } from '../api/agents.js';
-import { revokeSetupToken } from '../api/tokens.js';
 import { ApiError, errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
 import { useClient } from '../session.js';
 import { DataTable } from '../components/DataTable.js';
 import { ConfirmDialog } from '../components/Dialog.js';
-import { Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
+import { AGENT_STATUS_TEXT, Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
 import { AddAgentDialog } from './AddAgentDialog.js';
 import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
 
@@ -19,7 +18,8 @@ const agentCol = createColumnHelper<PoolAgent>();
 const tokenCol = createColumnHelper<SetupTokenInfo>();
 /** Agents per page: a 1,000-agent pool stays quick to filter and re-render. */
 const AGENTS_PAGE_SIZE = 100;
-const STATUS_ORDER: Record<string, number> = { online: 0, offline: 1, revoked: 2 };
+/** Sorting by status: online first. */
+const STATUS_ORDER: Record<AgentStatus, number> = { online: 0, offline: 1, revoked: 2 };
 
 type Modal =
   | { kind: 'add-agent' }
@@ -38,20 +38,20 @@ export function PoolDetailPage() {
   const tokens = usePendingTokens(poolId);
   const [modal, setModal] = useState<Modal>(null);
   const [filter, setFilter] = useState('');
-  const [statusFilter, setStatusFilter] = useState('');
+  const [statusFilter, setStatusFilter] = useState<AgentStatus | ''>('');
 
   const revokeA = useMutation({
-    mutationFn: (a: PoolAgent) => revokeAgent(c, a.agent_pubkey),
+    mutationFn: (a: PoolAgent) => c.call('revokeAgent', { params: { agent_pubkey: a.agent_pubkey } }),
     onSuccess: () => {
-      void qc.invalidateQueries({ queryKey: ['pool', poolId] });
-      void qc.invalidateQueries({ queryKey: ['pools'] });
+      void qc.invalidateQueries({ queryKey: queryKeys.pool(poolId) });
+      void qc.invalidateQueries({ queryKey: queryKeys.pools });
       setModal(null);
     },
   });
   const revokeT = useMutation({
-    mutationFn: (t: SetupTokenInfo) => revokeSetupToken(c, t.token_id),
+    mutationFn: (t: SetupTokenInfo) => c.call('revokeSetupToken', { params: { token_id: t.token_id } }),
     onSuccess: () => {
-      void qc.invalidateQueries({ queryKey: ['tokens', poolId] });
+      void qc.invalidateQueries({ queryKey: queryKeys.tokens(poolId) });
       setModal(null);
     },
   });
@@ -63,7 +63,7 @@ export function PoolDetailPage() {
         header: 'Label',
         cell: (i) => (i.getValue() ? <span className="strong">{i.getValue()}</span> : <span className="muted">(no label)</span>),
       }),
-      agentCol.accessor((a) => STATUS_ORDER[a.status] ?? 3, {
+      agentCol.accessor((a) => STATUS_ORDER[a.status], {
         id: 'status',
         header: 'Status',
         cell: (i) => <StatusBadge status={i.row.original.status} />,
@@ -209,11 +209,13 @@ export function PoolDetailPage() {
           value={filter}
           onChange={(e) => setFilter(e.target.value)}
         />
-        <select name="agent-status" value={statusFilter} onChange={(e) => setStatusFilter(e.target.value)}>
+        <select name="agent-status" value={statusFilter} onChange={(e) => setStatusFilter(e.target.value as AgentStatus | '')}>
           <option value="">All statuses</option>
-          <option value="online">Online</option>
-          <option value="offline">Offline</option>
-          <option value="revoked">Revoked</option>
+          {AGENT_STATUSES.map((st) => (
+            <option key={st} value={st}>
+              {AGENT_STATUS_TEXT[st]}
+            </option>
+          ))}
         </select>
         <span className="spacer" />
         {p && (

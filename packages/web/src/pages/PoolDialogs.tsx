@@ -2,14 +2,14 @@
 // offerings naming the pool) as it was sent.
 import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import type { Pool, PoolCreate } from '@dc/core';
-import { createPool, deletePool, updatePool } from '../api/pools.js';
-import { POOL_NAME_PATTERN, PROVISIONER_TYPES, REGION_IDS, REGION_NAMES } from '../api/constants.js';
+import { POOL_NAME, PROVISIONER_TYPES, REGIONS, type Pool, type PoolCreate, type PoolUpdate, type ProvisionerType, type RegionId } from '@dc/core';
 import { errorMessage } from '../api/client.js';
+import { queryKeys } from '../api/query-keys.js';
+import { ruleProps } from '../lib/forms.js';
 import { useClient } from '../session.js';
 import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 
-export function PoolFormDialog({ pool, onClose, onSaved }: { pool?: Pool; onClose: () => void; onSaved?: (p: Pool) => void }) {
+export function PoolFormDialog({ pool, onClose }: { pool?: Pool; onClose: () => void }) {
   const c = useClient();
   const qc = useQueryClient();
   const [form, setForm] = useState<PoolCreate>({
@@ -19,19 +19,18 @@ export function PoolFormDialog({ pool, onClose, onSaved }: { pool?: Pool; onClos
   });
   const save = useMutation({
     mutationFn: () => {
-      if (!pool) return createPool(c, form);
-      const patch: Partial<PoolCreate> = {};
+      if (!pool) return c.call('createPool', { body: form });
+      const patch: PoolUpdate = {};
       if (form.name !== pool.name) patch.name = form.name;
       if (form.location !== pool.location) patch.location = form.location;
       if (form.provisioner_type !== pool.provisioner_type) patch.provisioner_type = form.provisioner_type;
       if (Object.keys(patch).length === 0) return Promise.resolve(pool);
-      return updatePool(c, pool.pool_id, patch);
+      return c.call('updatePool', { params: { pool_id: pool.pool_id }, body: patch });
     },
     onSuccess: (p) => {
-      void qc.invalidateQueries({ queryKey: ['pools'] });
-      void qc.invalidateQueries({ queryKey: ['pool', p.pool_id] });
-      void qc.invalidateQueries({ queryKey: ['offerings'] });
-      onSaved?.(p);
+      void qc.invalidateQueries({ queryKey: queryKeys.pools });
+      void qc.invalidateQueries({ queryKey: queryKeys.pool(p.pool_id) });
+      void qc.invalidateQueries({ queryKey: queryKeys.offerings });
       onClose();
     },
   });
@@ -49,27 +48,27 @@ export function PoolFormDialog({ pool, onClose, onSaved }: { pool?: Pool; onClos
           <input
             name="name"
             required
-            pattern={POOL_NAME_PATTERN.slice(1, -1)}
-            title="Letters, digits, dot, underscore and dash; starts with a letter or digit; at most 64 characters"
+            {...ruleProps(POOL_NAME)}
             value={form.name}
             onChange={(e) => setForm({ ...form, name: e.target.value })}
             placeholder="europe-proxmox"
             autoFocus
           />
+          <small className="hint">{POOL_NAME.rule}</small>
         </label>
         <label className="field">
           <span>Region</span>
-          <select name="location" value={form.location} onChange={(e) => setForm({ ...form, location: e.target.value })}>
-            {REGION_IDS.map((r) => (
-              <option key={r} value={r}>
-                {r} — {REGION_NAMES[r]}
+          <select name="location" value={form.location} onChange={(e) => setForm({ ...form, location: e.target.value as RegionId })}>
+            {REGIONS.map((r) => (
+              <option key={r.id} value={r.id}>
+                {r.id} — {r.name}
               </option>
             ))}
           </select>
         </label>
         <label className="field">
           <span>Provisioner type</span>
-          <select name="provisioner_type" value={form.provisioner_type} onChange={(e) => setForm({ ...form, provisioner_type: e.target.value })}>
+          <select name="provisioner_type" value={form.provisioner_type} onChange={(e) => setForm({ ...form, provisioner_type: e.target.value as ProvisionerType })}>
             {PROVISIONER_TYPES.map((t) => (
               <option key={t} value={t}>
                 {t}
@@ -99,11 +98,11 @@ export function DeletePoolDialog({ pool, onClose, onDeleted }: { pool: Pool; onC
   const c = useClient();
   const qc = useQueryClient();
   const del = useMutation({
-    mutationFn: () => deletePool(c, pool.pool_id),
+    mutationFn: () => c.call('deletePool', { params: { pool_id: pool.pool_id } }),
     onSuccess: () => {
-      qc.removeQueries({ queryKey: ['pool', pool.pool_id] });
-      void qc.invalidateQueries({ queryKey: ['pools'] });
-      void qc.invalidateQueries({ queryKey: ['offerings'] });
+      qc.removeQueries({ queryKey: queryKeys.pool(pool.pool_id) });
+      void qc.invalidateQueries({ queryKey: queryKeys.pools });
+      void qc.invalidateQueries({ queryKey: queryKeys.offerings });
       onDeleted?.();
       onClose();
     },

@@ -1,7 +1,8 @@
 // First visit of a key: the provider registers a display name (PUT /api/v1/providers/{pk}).
 import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { registerProvider } from '../api/providers.js';
+import { PROVIDER_NAME_MAX } from '@dc/core';
+import { queryKeys } from '../api/query-keys.js';
 import { useClient, useSession } from '../session.js';
 import { ErrorBox } from '../components/bits.js';
 
@@ -11,8 +12,8 @@ export function RegisterPage() {
   const qc = useQueryClient();
   const [name, setName] = useState('');
   const register = useMutation({
-    mutationFn: (n: string) => registerProvider(client, n),
-    onSuccess: (p) => qc.setQueryData(['provider'], p),
+    mutationFn: (n: string) => client.call('putProvider', { body: { name: n } }),
+    onSuccess: (p) => qc.setQueryData(queryKeys.provider, p),
   });
   return (
     <div className="signin">
@@ -28,7 +29,7 @@ export function RegisterPage() {
       >
         <label className="field">
           <span>Provider name</span>
-          <input name="provider-name" value={name} maxLength={128} required onChange={(e) => setName(e.target.value)} autoFocus />
+          <input name="provider-name" value={name} maxLength={PROVIDER_NAME_MAX} required onChange={(e) => setName(e.target.value)} autoFocus />
         </label>
         <button type="submit" className="btn btn-primary" disabled={register.isPending || name.trim() === ''}>
           Register

@@ -3,7 +3,7 @@
 // its contract in a tag and its description, so a re-run for the same contract (a restarted agent
 // resuming its lease) finds and finishes the VM instead of cloning a second one.
 import { createHash } from 'node:crypto';
-import type { ProxmoxConfig } from '../../config.js';
+import type { ProxmoxConfig } from './index.js';
 import type { Logger } from '../../log.js';
 import { isAbortError, sleep } from '../../util.js';
 import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner } from '../types.js';

@@ -1,0 +1,61 @@
+// The server's use of core's contract state table (TRANSITIONS). Every status change the store
+// makes goes through `transition`, and the statements that change a status inside one SQL
+// statement (claim, lease expiry, the one-statement `provisioned`, revocation) build their
+// conditions and CASE expressions here from the same table, so SQL and table cannot drift.
+import { CONTRACT_STATUSES, nextStatus, type ContractAction, type ContractStatus } from '@dc/core';
+import { DomainError, fail } from '../errors.js';
+
+/**
+ * Statuses whose rows of the table wait for teardown (DESIGN.md v3). No action of today's API
+ * leads into them, and until teardown is built every action on them is refused, so a contract put
+ * there by hand stays there. The teardown issue empties this list.
+ */
+export const TEARDOWN_PENDING: readonly ContractStatus[] = ['terminating', 'termination_failed'];
+
+/** The status `action` moves a `from` contract to, or null where the server refuses it. */
+export function served(from: ContractStatus, action: ContractAction): ContractStatus | null {
+  return TEARDOWN_PENDING.includes(from) ? null : nextStatus(from, action);
+}
+
+/**
+ * The status `action` moves a `from` contract to; refused pairs throw 409 invalid_transition, or
+ * `refuse()` where the API answers a more specific code (not_provisionable, not_paid, …).
+ */
+export function transition(from: ContractStatus, action: ContractAction, refuse?: () => DomainError): ContractStatus {
+  const to = served(from, action);
+  if (to === null) throw refuse?.() ?? fail('invalid_transition', `Cannot ${action} a contract that is ${from}.`);
+  return to;
+}
+
+/** Statuses from which the server applies `action`. */
+export function servedFrom(action: ContractAction): ContractStatus[] {
+  return CONTRACT_STATUSES.filter((s) => served(s, action) !== null);
+}
+
+const literal = (s: ContractStatus) => `'${s}'`;
+
+/** SQL condition: `column` is a status from which the server applies `action`. */
+export function allowedFromSql(action: ContractAction, column = 'c.status'): string {
+  const from = servedFrom(action);
+  if (from.length === 0) return 'false';
+  // One status as an equality, the form the partial indexes' predicates are written in.
+  if (from.length === 1) return `${column} = ${literal(from[0]!)}`;
+  return `${column} IN (${from.map(literal).join(', ')})`;
+}
+
+/** SQL expression: the status `action` moves `column` to. NULL where refused: use with allowedFromSql. */
+export function statusAfterSql(action: ContractAction, column = 'c.status'): string {
+  const from = servedFrom(action);
+  if (from.length === 0) return 'NULL';
+  return `CASE ${column} ${from.map((s) => `WHEN ${literal(s)} THEN ${literal(served(s, action)!)}`).join(' ')} END`;
+}
+
+/** A contract in `status` is work an agent may be granted (when paid): new work is announced for it. */
+export function offersWork(status: ContractStatus): boolean {
+  return served(status, 'grant') !== null;
+}
+
+/** SQL condition: contract `c` may be granted a lease now (status allows it, paid). */
+export function grantableSql(c = 'c'): string {
+  return `${allowedFromSql('grant', `${c}.status`)} AND ${c}.payment_status = 'succeeded'`;
+}

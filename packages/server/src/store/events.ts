@@ -1,0 +1,27 @@
+// The one writer of contract_events, the lock history (DESIGN.md "Leases and exactly-once"):
+// `recordEvent` for one event inside a transaction, `insertEventsSql` for statements that write
+// their events in a CTE of the same statement.
+import type { ContractEventKind } from '@dc/core';
+import type { Queryable } from '../db/db.js';
+
+/**
+ * `INSERT INTO contract_events` of the rows `source` yields: a VALUES list or a SELECT with the
+ * columns contract_id, event, agent_pubkey, lock_token, detail, in this order.
+ */
+export function insertEventsSql(source: string): string {
+  return `INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail) ${source}`;
+}
+
+export interface ContractEventRow {
+  contractId: string;
+  event: ContractEventKind;
+  /** The agent (or provider) that acted; null for the customer, the operator or the server. */
+  actor: string | null;
+  /** The lease token the event belongs to (the current one when no lease is involved). */
+  token: number;
+  detail: string | null;
+}
+
+export async function recordEvent(tx: Queryable, e: ContractEventRow): Promise<void> {
+  await tx.query(insertEventsSql('VALUES ($1, $2, $3, $4, $5)'), [e.contractId, e.event, e.actor, e.token, e.detail]);
+}

@@ -1,0 +1,37 @@
+// Every time threshold of the server's own machinery, each with why it has this value. Wire limits
+// are in core (limits.ts, signing.ts); operator settings (lease TTL, back-off base, offline
+// cutoff, sweep interval) are in config.ts.
+import { MAX_CLOCK_PAST_MS } from '@dc/core';
+
+/** Back-off never grows past an hour: a fixed hypervisor should be retried the same day. */
+export const MAX_BACKOFF_SECONDS = 3600;
+
+/** Unused expired setup tokens are deleted hourly; until then their users get 410, not 401. */
+export const TOKEN_SWEEP_SECONDS = 3600;
+
+/** Spent nonces and old rate-limit windows are pruned every minute: both tables stay small. */
+export const NONCE_SWEEP_SECONDS = 60;
+/**
+ * A nonce is kept for the signing window plus a minute: older timestamps are refused before the
+ * nonce is looked at, so it can never be replayed; the minute covers replicas' clocks and a
+ * request in flight while its nonce would be pruned.
+ */
+export const NONCE_KEEP_SECONDS = MAX_CLOCK_PAST_MS / 1000 + 60;
+
+/** Rate limits count attempts in fixed windows of one minute (date_trunc('minute') in rate-limit.ts). */
+export const RATE_LIMIT_WINDOW_SECONDS = 60;
+/** Windows are kept for two minutes: the current one and the one just ended, nothing older counts. */
+export const RATE_LIMIT_KEEP_SECONDS = 2 * RATE_LIMIT_WINDOW_SECONDS;
+
+/** A parked long-poll re-checks on its own this often (a lost notice or a LISTEN reconnect). */
+export const WAIT_FALLBACK_MS = 10_000;
+/** The expiry timer re-reads the earliest lease at least this often (other replicas' grants are not announced). */
+export const EXPIRY_RECHECK_MAX_MS = 10_000;
+/** The expiry timer never fires sooner than this: leases expiring together are announced in one check. */
+export const EXPIRY_RECHECK_MIN_MS = 20;
+/** Fire a little after the lease's expiry time, so the check sees it expired by the database clock. */
+export const EXPIRY_TIMER_SLACK_MS = 5;
+
+/** A lost LISTEN connection is reopened after a second, then retried every two while the database is away. */
+export const LISTEN_RECONNECT_MS = 1000;
+export const LISTEN_RETRY_MS = 2000;

@@ -1,0 +1,15 @@
+// Every React Query key of the dashboard, so a fetch and the invalidations after a change name
+// the same thing. A list's bare key (`offerings`) is the prefix of each of its pages.
+import type { ContractListQuery, OfferingListQuery } from '@dc/core';
+
+export const queryKeys = {
+  provider: ['provider'] as const,
+  pools: ['pools'] as const,
+  pool: (poolId: string) => ['pool', poolId] as const,
+  tokens: (poolId: string) => ['tokens', poolId] as const,
+  offerings: ['offerings'] as const,
+  offeringsPage: (q: OfferingListQuery) => ['offerings', q] as const,
+  contracts: ['contracts'] as const,
+  contractsPage: (q: ContractListQuery) => ['contracts', q] as const,
+  events: (contractId: string) => ['events', contractId] as const,
+};
