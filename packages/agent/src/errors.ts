@@ -107,6 +107,7 @@ function classifyCode(code: ErrorCode, err: ApiError): Disposition {
     // Outages and overload. 401s about the request itself (clock skew, a proxy rewriting
     // requests, a reused nonce) may heal: retry.
     case 'internal_error':
+    case 'request_timeout':
     case 'database_unavailable':
     case 'agent_bundle_missing':
     case 'installer_missing':
@@ -156,6 +157,8 @@ function classifyCode(code: ErrorCode, err: ApiError): Disposition {
     case 'token_expired':
     case 'body_too_large':
     case 'unsupported_media_type':
+    case 'expectation_failed':
+    case 'headers_too_large':
       return REJECTED;
     default: {
       const _never: never = code;

@@ -24,15 +24,23 @@ function ago(iso: string | null, now = Date.now()): string {
 export function formatStatus(r: StatusReport): string {
   const s = r.state;
   if (!s) return `No state at ${r.state_file}: "dc-agent run" has not run with ${r.config_path}.\n`;
+  // A state file written before teardowns existed has no action: those were provisions.
+  const teardowns = s.in_flight.filter((j) => j.action === 'terminate');
+  const provisions = s.in_flight.filter((j) => j.action !== 'terminate');
+  const line = (j: (typeof s.in_flight)[number]) => `  ${j.contract_id}  ${j.phase.padEnd(12)} lease token ${j.lock_token}, since ${j.started_at}`;
   const lines = [
     `dc-agent ${s.version}: ${r.running ? `running (pid ${s.pid})` : `not running${s.stopped_at ? ` (stopped ${ago(s.stopped_at)}, exit code ${s.exit_code})` : ' (it did not stop cleanly)'}`}`,
     `pool:            ${s.pool_name ?? '?'} (${s.pool_id}), provisioner ${s.provisioner_type}`,
     `agent key:       ${s.agent_pubkey}`,
     `started:         ${ago(s.started_at)}`,
     `last heartbeat:  ${ago(s.last_heartbeat_at)}${s.api_reachable === false ? ' — the API is not reachable right now' : ''}`,
-    `in flight:       ${s.in_flight.length === 0 ? 'none' : ''}`,
-    ...s.in_flight.map((j) => `  ${j.contract_id}  ${j.phase.padEnd(12)} lease token ${j.lock_token}, since ${j.started_at}`),
-    `done:            provisioned ${s.counts.provisioned}, handed off ${s.counts.handed_off}, failed ${s.counts.failed}, torn down ${s.counts.torn_down}`,
+    `host scope:      ${s.host_scope ?? '?'}`,
+    `inventory:       ${s.last_inventory_at ? `${s.inventory_count} tagged machines, sent ${ago(s.last_inventory_at)}` : 'not sent'}`,
+    `in flight:       ${provisions.length === 0 ? 'none' : ''}`,
+    ...provisions.map(line),
+    `teardowns:       ${teardowns.length === 0 ? 'none' : ''}`,
+    ...teardowns.map(line),
+    `done:            provisioned ${s.counts.provisioned}, terminated ${s.counts.terminated ?? 0}, handed off ${s.counts.handed_off}, failed ${s.counts.failed}, cleaned up ${s.counts.torn_down}`,
     ...(s.last_error ? [`last error:      ${s.last_error}`] : []),
   ];
   return lines.join('\n') + '\n';

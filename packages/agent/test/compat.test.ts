@@ -2,6 +2,7 @@
 // 5xx answers, and what setup sends.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity } from '@dc/core/node';
@@ -16,7 +17,7 @@ before(() => {
 });
 after(() => cleanup(dir));
 
-function writeAgentConfig(api: FakeApi, home: string, records: string): { config: string; pubkey: string } {
+function writeAgentConfig(api: FakeApi, home: string, records: string, scriptExtra = ''): { config: string; pubkey: string } {
   mkdirSync(home, { recursive: true, mode: 0o755 });
   const id = generateIdentity();
   const keyPath = join(home, 'agent.key');
@@ -43,7 +44,7 @@ type = "script"
 command = "${scriptFixture(home)}"
 user = "${SCRIPT_USER}"
 env = { RECORD_DIR = "${records}", SCRIPT_MODE = "ok" }
-`,
+${scriptExtra}`,
     { mode: 0o600 },
   );
   return { config, pubkey: id.publicKey };
@@ -63,7 +64,7 @@ test('without claim (404) it falls back to pending-provision + lock, skips contr
     await agent.waitForLog((l) => l.event === 'claim.unsupported', 15_000);
     await waitFor('c2 and c3 provisioned', () => api.contracts.get('c2')!.status === 'provisioned' && api.contracts.get('c3')!.status === 'provisioned', 15_000);
     assert.equal(api.contracts.get('c2')!.provisioned_by, pubkey);
-    assert.deepEqual(api.contracts.get('c2')!.instance_details, { hostname: 'vm-c2', ipv4: ['192.0.2.10'], agent: 'agent', uid: process.getuid?.() === 0 ? 65534 : process.getuid?.() });
+    assert.deepEqual(api.contracts.get('c2')!.instance_details, { host_scope: hostname(), hostname: 'vm-c2', ipv4: ['192.0.2.10'], agent: 'agent', uid: process.getuid?.() === 0 ? 65534 : process.getuid?.() });
     assert.equal(api.contracts.get('c1')!.status, 'accepted', 'the contract another agent holds is left alone');
     assert.equal(api.count('POST', '/contracts/claim'), 1, 'claim is not asked again after a 404');
     assert.ok(api.count('POST', '/contracts/c1/lock') >= 1, 'it tried c1 and skipped it on 409');
@@ -80,6 +81,44 @@ test('without claim (404) it falls back to pending-provision + lock, skips contr
     const elapsed = Date.now() - t0;
     assert.ok(polls >= 2 && polls <= Math.ceil(elapsed / 500) + 1, `${polls} polls in ${elapsed} ms at a 0.5 s poll interval`);
     assert.deepEqual(api.violations, [], 'every request was correctly signed');
+  } finally {
+    assert.equal(await agent.stop(), 0, agent.stderr());
+    await api.close();
+  }
+});
+
+test('heartbeats advertise both actions and the host scope; the inventory comes with the first heartbeat, then not again within 10 minutes', async () => {
+  const api = new FakeApi();
+  await api.listen();
+  const home = join(dir, 'inventory');
+  const records = sharedDir(dir, 'inventory-records');
+  mkdirSync(home, { recursive: true, mode: 0o755 });
+  const inventory = join(home, 'inventory.sh');
+  writeFileSync(inventory, `#!/bin/sh\necho '["dc-0b8a5f2e-8c1d-4f7e-9a6b-3c2d1e0f9a8b"]'\n`, { mode: 0o755 });
+  const { config } = writeAgentConfig(api, home, records, `inventory_command = "${inventory}"\nhost_scope = "rack-9"\n`);
+  const agent = runAgentCli(['run', '--config', config]);
+  try {
+    // The fake asks for a heartbeat every second.
+    await waitFor('three heartbeats', () => api.count('POST', '/heartbeat') >= 3, 15_000);
+    const beats = api.seen.filter((s) => s.method === 'POST' && s.path.endsWith('/heartbeat')).map((s) => JSON.parse(s.body));
+    for (const b of beats) {
+      assert.deepEqual(b.capabilities.actions, ['provision', 'terminate']);
+      assert.equal(b.capabilities.host_scope, 'rack-9');
+      // Issue 12: version and max_concurrent (the config's 2) in every heartbeat.
+      assert.equal(b.max_concurrent, 2);
+      assert.match(b.version, /^[0-9A-Za-z.+-]{1,32}$/);
+      assert.equal(typeof b.active_contracts, 'number');
+    }
+    assert.deepEqual(beats[0].inventory, ['0b8a5f2e-8c1d-4f7e-9a6b-3c2d1e0f9a8b'], 'tags become contract ids');
+    assert.ok(beats.slice(1).every((b) => !('inventory' in b)), 'at most every 10 minutes');
+    const sent = await agent.waitForLog((l) => l.event === 'inventory.sent');
+    assert.equal(sent.machines, 1);
+    // Work requests ask for teardowns too: claim, and the pending-provision fallback.
+    const claim = api.seen.find((s) => s.path.split('?')[0]!.endsWith('/contracts/claim'));
+    assert.deepEqual(JSON.parse(claim?.body ?? '{}').actions, ['provision', 'terminate']);
+    await waitFor('a pending-provision poll', () => api.count('GET', '/contracts/pending-provision') > 0, 15_000);
+    const pending = api.seen.find((s) => s.path.includes('/contracts/pending-provision'));
+    assert.match(pending?.path ?? '', /[?&]actions=provision(%2C|,)terminate(&|$)/);
   } finally {
     assert.equal(await agent.stop(), 0, agent.stderr());
     await api.close();

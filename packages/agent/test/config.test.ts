@@ -28,7 +28,7 @@ test('what setup writes for a manual pool is complete and parses back', () => {
   assert.equal(c.agent.lockTimeoutSeconds, 300);
   assert.equal(c.agent.maxConcurrent, 2);
   assert.equal(c.agent.stateFile, '/etc/dc-agent/state.json', 'the state file sits next to the config');
-  assert.deepEqual(c.provisioner, { type: 'manual', settings: { webhookUrl: null, webhookTimeoutSeconds: 10 } });
+  assert.deepEqual(c.provisioner, { type: 'manual', settings: { webhookUrl: null, webhookTimeoutSeconds: 10, hostScope: null } });
   assert.deepEqual(c.delegation?.permissions, ['fetch_contracts', 'heartbeat', 'provision']);
 });
 
@@ -53,6 +53,8 @@ test('each invalid value is reported with its dotted field name', () => {
   assert.equal(fieldOf(base.replace('[provisioner.script]', '[provisioner.skript]')), 'provisioner.script');
   assert.equal(fieldOf(base + '\n[extra]\nx = 1\n'), 'extra');
   assert.equal(fieldOf(base.replace('command = "/usr/local/bin/prov"', 'command = "CHANGE-ME"')), 'provisioner.script.command');
+  assert.equal(fieldOf(base.replace('# host_scope = "rack-1"', 'host_scope = "rack 1; drop"')), 'provisioner.script.host_scope');
+  assert.equal(fieldOf(base.replace('# host_scope = "rack-1"', 'host_scope = "cluster-a/rack-1"')), null);
   const pve = renderConfig({ ...input, provisionerType: 'proxmox' });
   assert.equal(fieldOf(pve), 'provisioner.proxmox.api_url');
   const filled = pve

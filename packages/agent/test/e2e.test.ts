@@ -3,6 +3,7 @@
 // the instance details, SIGTERM stops the agent cleanly.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -162,7 +163,7 @@ test('one-liner install into a prefix, dc-agent run provisions a paid contract, 
       const r = await api.ok(customer, 'GET', `/api/v1/contracts/${id}`);
       return r.status === 'provisioned' ? r : null;
     }, 20_000);
-    assert.deepEqual(seen.instance_details, { hostname: `vm-${id.slice(0, 8)}`, ipv4: ['192.0.2.10'], agent: 'node-1', uid: process.getuid?.() === 0 ? 65534 : process.getuid?.() });
+    assert.deepEqual(seen.instance_details, { host_scope: hostname(), hostname: `vm-${id.slice(0, 8)}`, ipv4: ['192.0.2.10'], agent: 'node-1', uid: process.getuid?.() === 0 ? 65534 : process.getuid?.() });
     assert.equal(seen.provisioned_by, readToml(config).agent.agent_pubkey);
     await agent.waitForLog((l) => l.event === 'contract.provisioned' && l.contract_id === id, 5000);
 

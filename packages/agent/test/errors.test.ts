@@ -34,6 +34,7 @@ const EXPECTED: Record<ErrorCode, Disposition['kind'] | 78 | 3> = {
   lease_lost: 'lease_gone',
   contract_cancelled: 'lease_gone',
   internal_error: 'transient',
+  request_timeout: 'transient',
   database_unavailable: 'transient',
   agent_bundle_missing: 'transient',
   installer_missing: 'transient',
@@ -78,6 +79,8 @@ const EXPECTED: Record<ErrorCode, Disposition['kind'] | 78 | 3> = {
   token_expired: 'rejected',
   body_too_large: 'rejected',
   unsupported_media_type: 'rejected',
+  expectation_failed: 'rejected',
+  headers_too_large: 'rejected',
 };
 
 test('every catalogue code, answered with its catalogue status, has the disposition of the table', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ProxmoxConfig } from '../src/provisioners/proxmox/index.js';
 import { createLogger } from '../src/log.js';
 import { ProxmoxProvisioner, contractTag, derivedVmid, diskSizeGb, encodeSshKeys } from '../src/provisioners/proxmox/provisioner.js';
-import type { ProvisionJob, ProvisionOutcome } from '../src/provisioners/types.js';
+import type { ProvisionJob, ProvisionOutcome, TeardownJob } from '../src/provisioners/types.js';
 import { isAbortError } from '../src/util.js';
 import { FakePve } from './fake-pve.js';
 import { PveValidator, loadPveSchema } from './pve-schema.js';
@@ -62,6 +62,11 @@ function job(id = 'a3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b', over: Partial<Provisio
 
 const signal = () => AbortSignal.timeout(20_000);
 
+/** The contract's teardown, with whatever details its provision recorded. */
+function teardown(j: ProvisionJob, instanceDetails: Record<string, unknown> | null = null): TeardownJob {
+  return { ...j, instanceDetails, why: 'teardown' };
+}
+
 function detailsOf(out: ProvisionOutcome): Record<string, unknown> {
   assert.equal(out.kind, 'provisioned');
   return (out as Extract<ProvisionOutcome, { kind: 'provisioned' }>).details;
@@ -91,7 +96,9 @@ describe('proxmox provisioner', () => {
     assert.deepEqual(d.ipv6, [`2001:db8::${vm.vmid.toString(16)}`], 'link-local and loopback addresses are left out');
     assert.equal(d.ssh_user, 'debian');
     assert.equal(vm.status, 'running');
-    assert.equal(vm.name, 'web-1', "the customer's hostname names the VM");
+    assert.equal(vm.name, `dc-${job().contractId}-web-1`, "the name starts with the contract's tag, then the customer's hostname");
+    assert.equal(d.name, vm.name);
+    assert.equal(d.host_scope, `pve1@${new URL(pve.url).host}`, 'the node as reached through this API');
     // offering values win over the customer's instance_config (cpu_cores 8)
     assert.equal(vm.config.cores, '2');
     assert.equal(vm.config.memory, '2048');
@@ -111,7 +118,7 @@ describe('proxmox provisioner', () => {
     assert.deepEqual(pve.violations, []);
 
     // terminate removes it (stop, then delete with purge)
-    await p.terminate(job(), signal());
+    assert.deepEqual(await p.terminate(teardown(job(), d), signal()), { kind: 'terminated' });
     assert.equal(pve.guests().length, 0);
     const del = pve.requests.find((r) => r.method === 'DELETE');
     assert.equal(del?.params.purge, '1');
@@ -143,8 +150,8 @@ describe('proxmox provisioner', () => {
       assert.equal(out.kind, 'provisioned');
       const polls = pve.requests.slice(before).filter((r) => r.template === '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces').length;
       assert.equal(polls, 5, 'four "not running" answers, then the addresses');
-      assert.match(String(detailsOf(out).name), /^dc-c0000000$/);
-      await p.terminate(job('c0000000-0000-4000-8000-000000000002'), signal());
+      assert.equal(detailsOf(out).name, 'dc-c0000000-0000-4000-8000-000000000002', 'without a hostname the name is the tag');
+      await p.terminate(teardown(job('c0000000-0000-4000-8000-000000000002')), signal());
     } finally {
       pve.guestAgentLateCalls = 0;
     }
@@ -189,7 +196,7 @@ describe('proxmox provisioner', () => {
     assert.deepEqual(again, out);
     assert.equal(pve.count('POST', '/nodes/{node}/qemu/{vmid}/status/start'), starts);
     assert.equal(pve.guests().length, 1);
-    await second.terminate(job(id), signal());
+    await second.terminate(teardown(job(id)), signal());
     assert.deepEqual(pve.violations, []);
   });
 
@@ -201,8 +208,70 @@ describe('proxmox provisioner', () => {
     const out = await p.provision(job(id), signal());
     const vmid = detailsOf(out).vmid;
     assert.equal(vmid, want === 10_009 ? 10_000 : want + 1);
-    await p.terminate(job(id), signal());
+    await p.terminate(teardown(job(id)), signal());
     pve.vms.delete(want);
+    assert.deepEqual(pve.violations, []);
+  });
+
+  test('teardown goes by tag only: a recorded VMID that now belongs to another VM is never touched', async () => {
+    const id = 'a1000000-0000-4000-8000-000000000006';
+    const p = new ProxmoxProvisioner(cfgFor(pve), quiet);
+    const d = detailsOf(await p.provision(job(id), signal()));
+    const oldVmid = Number(d.vmid);
+    // The VM went away by hand; Proxmox gave its VMID to a customer's VM of another contract.
+    pve.vms.delete(oldVmid);
+    const otherId = 'b1000000-0000-4000-8000-000000000007';
+    pve.vms.set(oldVmid, {
+      vmid: oldVmid, name: `dc-${otherId}`, status: 'running', template: false,
+      config: { name: `dc-${otherId}`, tags: `dc-${otherId}`, scsi0: `local-lvm:vm-${oldVmid}-disk-0,size=8G` },
+    });
+    const before = pve.requests.length;
+    assert.deepEqual(await p.terminate(teardown(job(id), d), signal()), { kind: 'terminated' }, 'nothing tagged for it: already gone');
+    assert.equal(pve.vms.get(oldVmid)?.status, 'running', "the other contract's VM is untouched");
+    const touched = pve.requests.slice(before).filter((r) => r.params.vmid === String(oldVmid));
+    assert.deepEqual(touched, [], 'no request named that VMID');
+
+    // A VM tagged for the contract (wherever it lives) is stopped and deleted; the other stays.
+    const again = detailsOf(await p.provision(job(id), signal()));
+    assert.notEqual(again.vmid, oldVmid);
+    const mark = pve.requests.length;
+    await p.terminate(teardown(job(id), d), signal());
+    const calls = pve.requests.slice(mark).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.template} ${r.params.vmid}`);
+    assert.deepEqual(calls, [`POST /nodes/{node}/qemu/{vmid}/status/stop ${again.vmid}`, `DELETE /nodes/{node}/qemu/{vmid} ${again.vmid}`]);
+    assert.equal(pve.vms.has(Number(again.vmid)), false);
+    assert.equal(pve.vms.get(oldVmid)?.status, 'running');
+    pve.vms.delete(oldVmid);
+    assert.deepEqual(pve.violations, []);
+  });
+
+  test('a clone cut off before its tags were set is still found by its name, and torn down', async () => {
+    const id = 'c1000000-0000-4000-8000-000000000008';
+    const crash = new AbortController();
+    pve.onRequest = (r) => {
+      if (r.template === '/nodes/{node}/tasks/{upid}/status') crash.abort(new Error('agent crashed'));
+    };
+    await assert.rejects(new ProxmoxProvisioner(cfgFor(pve), quiet).provision(job(id, { instanceConfig: null }), crash.signal), (err: unknown) => isAbortError(err));
+    pve.onRequest = null;
+    const left = pve.guests().filter((v) => v.name === `dc-${id}`);
+    assert.equal(left.length, 1);
+    assert.equal(left[0]!.config.tags, undefined, 'not tagged yet');
+    const p = new ProxmoxProvisioner(cfgFor(pve), quiet);
+    assert.deepEqual(await p.inventory(signal()), [id]);
+    await p.terminate(teardown(job(id)), signal());
+    assert.equal(pve.guests().length, 0);
+    assert.deepEqual(pve.violations, []);
+  });
+
+  test("inventory: the contracts of the node's VMs with a dc- contract tag, nothing else", async () => {
+    const p = new ProxmoxProvisioner(cfgFor(pve, { hostScope: 'cluster-a' }), quiet);
+    assert.equal(p.hostScope, 'cluster-a');
+    const ids = ['d1000000-0000-4000-8000-000000000009', 'e1000000-0000-4000-8000-00000000000a'];
+    for (const id of ids) await p.provision(job(id, { instanceConfig: null }), signal());
+    pve.vms.set(777, { vmid: 777, name: 'provider-own', status: 'running', template: false, config: { name: 'provider-own', tags: 'dc-prod;web', scsi0: 'x,size=1G' } });
+    assert.deepEqual(await p.inventory(signal()), ids, "the template and the provider's own dc-prod tag are not contracts");
+    pve.vms.delete(777);
+    for (const id of ids) await p.terminate(teardown(job(id)), signal());
+    assert.deepEqual(await p.inventory(signal()), []);
     assert.deepEqual(pve.violations, []);
   });
 

@@ -14,6 +14,8 @@ import {
   hasCommand, sharedDir, startApi, tempDir, waitFor, type TestApi,
 } from './helpers.js';
 import { FakePve } from './fake-pve.js';
+import { ManualProvisioner } from '../src/provisioners/manual.js';
+import { createLogger } from '../src/log.js';
 
 let api: TestApi;
 let dir: string;
@@ -71,7 +73,7 @@ test('lease lost mid-provision: the script is torn down and its confirmation is 
   }
 });
 
-test('contract cancelled mid-provision: renewal gets contract_cancelled and the script is torn down', async () => {
+test('contract cancelled mid-provision: the lease becomes its teardown; the script is stopped, torn down, and the agent confirms terminated', async () => {
   const { provider, poolId, records } = await scenario();
   const a = await setupScriptAgent(api, provider, poolId, dir, { name: 'cancelled', records, script: { env: { RECORD_DIR: records, SCRIPT_MODE: 'wait' } } });
   const agent = startAgent(a);
@@ -79,13 +81,20 @@ test('contract cancelled mid-provision: renewal gets contract_cancelled and the 
     const customer = generateIdentity();
     const { id } = await paidContract(api, provider, 'vps', {}, customer);
     await waitFor('the script to start', () => existsSync(join(records, `${id}.started`)), 20_000);
-    await api.ok(customer, 'POST', `/api/v1/contracts/${id}/cancel`);
-    const lost = await agent.waitForLog((l) => l.event === 'lease.lost' && l.contract_id === id, 10_000, 'the renewal to notice');
-    assert.equal(lost.code, 'contract_cancelled');
+    const token = (await contractOf(api, provider, id)).lock_token;
+    assert.equal((await api.ok(customer, 'POST', `/api/v1/contracts/${id}/cancel`)).status, 'terminating', 'a machine may exist: it is torn down');
+    await agent.waitForLog((l) => l.event === 'lease.ended' && l.contract_id === id, 10_000, 'the renewal to notice');
     await waitFor('the teardown', () => existsSync(join(records, `${id}.terminated`)), 10_000);
-    await agent.waitForLog((l) => l.event === 'contract.torn_down' && l.contract_id === id);
-    assert.equal((await contractOf(api, provider, id)).status, 'cancelled');
+    const c = await waitFor('terminated', async () => {
+      const c = await contractOf(api, provider, id);
+      return c.status === 'terminated' ? c : null;
+    }, 10_000);
+    assert.equal(c.terminated_by, a.pubkey);
+    const confirmed = await agent.waitForLog((l) => l.event === 'contract.terminated' && l.contract_id === id);
+    assert.equal(confirmed.lock_token, token, 'the same lease, now a teardown lease');
     assert.deepEqual(await provisionedEvents(provider, id), []);
+    const stdin = JSON.parse(readFileSync(join(records, `${id}.terminate.stdin.json`), 'utf8'));
+    assert.equal(stdin.instance_details, null, 'nothing was confirmed: tear down by tag');
   } finally {
     assert.equal(await agent.stop(), 0, agent.stderr());
   }
@@ -125,6 +134,11 @@ test('script timeout: reported as a failed attempt whose error names the timeout
     assert.match(c.last_error ?? '', /script timed out after 1 s \(provisioner\.script\.timeout_seconds\); stderr: sleeping 30s/);
     assert.equal(c.lock_agent, null);
     await agent.waitForLog((l) => l.event === 'contract.failed' && l.contract_id === id);
+    // What the failed attempt created was removed (by tag) before the failure was reported.
+    assert.ok(existsSync(join(records, `${id}.terminated`)), 'torn down before reporting failed');
+    const cleaned = agent.logs.findIndex((l) => l.event === 'contract.torn_down' && l.contract_id === id);
+    const reported = agent.logs.findIndex((l) => l.event === 'contract.failed' && l.contract_id === id);
+    assert.ok(cleaned >= 0 && cleaned < reported, 'cleanup first, then the failure report');
   } finally {
     assert.equal(await agent.stop(), 0, agent.stderr());
   }
@@ -216,6 +230,27 @@ test('manual provisioner: notifies the webhook and hands off; the provider compl
       const seen = await api.ok(customer, 'GET', `/api/v1/contracts/${id}`);
       assert.equal(seen.status, 'provisioned');
       assert.deepEqual(seen.instance_details, { ip: '198.51.100.7' });
+
+      // Completed by the provider, its teardown starts handed off to a person (no agent is asked).
+      const ended = await api.ok(customer, 'POST', `/api/v1/contracts/${id}/cancel`);
+      assert.equal(ended.status, 'terminating');
+      assert.equal(ended.teardown_handed_off, true);
+
+      await api.ok(provider, 'POST', `/api/v1/providers/${provider.publicKey}/contracts/${id}/terminated`, { note: 'removed by hand' });
+      const done = await contractOf(api, provider, id);
+      assert.equal(done.status, 'terminated');
+      assert.equal(done.terminated_by, provider.publicKey);
+
+      // Should a manual agent be given a teardown, it hands it to a person with the machine's details.
+      const webhookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hooks/dc`;
+      const manual = new ManualProvisioner({ webhookUrl, webhookTimeoutSeconds: 5 }, createLogger({ write: () => undefined }));
+      const job = { contractId: id, offeringId: 'vps', providerPubkey: provider.publicKey, customerPubkey: customer.publicKey, poolId, sshPubkey: null, instanceConfig: null, provisionerConfig: null };
+      assert.deepEqual(await manual.terminate({ ...job, instanceDetails: { ip: '198.51.100.7' }, why: 'teardown' }, AbortSignal.timeout(5000)), {
+        kind: 'handoff',
+        note: 'teardown handed off to a person (manual provisioner); webhook notified',
+      });
+      assert.deepEqual(received.at(-1), { event: 'contract.terminate', contract_id: id, offering_id: 'vps', provider_pubkey: provider.publicKey, pool_id: poolId, instance_config: {}, ssh_pubkey: null, instance_details: { ip: '198.51.100.7' } });
+      assert.equal(await manual.inventory(), null, 'a person keeps the machines: no inventory');
     } finally {
       assert.equal(await agent.stop(), 0, agent.stderr());
     }
@@ -297,7 +332,8 @@ test('proxmox provisioner through dc-agent run: a paid contract becomes a runnin
       const vm = pve.guests()[0]!;
       assert.equal(seen.instance_details.vmid, vm.vmid);
       assert.deepEqual(seen.instance_details.ipv4, [`10.0.0.${vm.vmid % 250}`]);
-      assert.equal(seen.instance_details.hostname, 'carol-vm');
+      assert.equal(seen.instance_details.hostname, `dc-${id}-carol-vm`, "the VM's name (its cloud-init hostname): the contract's tag, then the requested hostname");
+      assert.deepEqual(vm.config.tags, `dc-${id}`);
       assert.equal(vm.status, 'running');
       assert.equal(vm.config.memory, '4096');
       assert.equal(decodeURIComponent(String(vm.config.sshkeys)), ssh + '\n');

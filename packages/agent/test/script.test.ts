@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ScriptConfig } from '../src/provisioners/script.js';
 import { createLogger } from '../src/log.js';
@@ -45,10 +46,13 @@ test('the contract goes on stdin; only DC_* values and the configured env reach 
     assert.equal(out.kind, 'provisioned');
     const details = (out as { details: Record<string, unknown> }).details;
     assert.equal(details.uid, isRoot ? 65534 : process.getuid?.(), isRoot ? 'ran as nobody, not root' : 'ran as this user');
+    assert.equal(details.host_scope, hostname(), "the agent's scope (this host by default) when the script names none");
     const stdin = JSON.parse(readFileSync(join(records, '11111111-aaaa.provision.stdin.json'), 'utf8'));
     assert.deepEqual(stdin, {
       action: 'provision',
       contract_id: '11111111-aaaa',
+      contract_tag: 'dc-11111111-aaaa',
+      host_scope: hostname(),
       offering_id: 'vps-s',
       provider_pubkey: 'ab'.repeat(32),
       customer_pubkey: 'cd'.repeat(32),
@@ -65,6 +69,7 @@ test('the contract goes on stdin; only DC_* values and the configured env reach 
     );
     assert.equal(env.DC_ACTION, 'provision');
     assert.equal(env.DC_CONTRACT_ID, '11111111-aaaa');
+    assert.equal(env.DC_CONTRACT_TAG, 'dc-11111111-aaaa', 'the tag the script must put on what it creates');
     assert.equal(env.DC_OFFERING_ID, 'vps-s');
     assert.equal(env.PROVIDER_REGION, 'fra1');
     assert.equal(env.ARGV, '');
@@ -76,12 +81,38 @@ test('the contract goes on stdin; only DC_* values and the configured env reach 
   }
 });
 
-test('terminate runs the same script with DC_ACTION=terminate and the instance details on stdin', async () => {
-  await provisioner().terminate(job('22222222-bbbb'), AbortSignal.timeout(10_000), { ip: '192.0.2.1' });
+test('terminate runs the same script with DC_ACTION=terminate, the contract tag, and the instance details on stdin', async () => {
+  const out = await provisioner({ hostScope: 'rack-7' }).terminate({ ...job('22222222-bbbb'), instanceDetails: { ip: '192.0.2.1' }, why: 'teardown' }, AbortSignal.timeout(10_000));
+  assert.deepEqual(out, { kind: 'terminated' });
   const stdin = JSON.parse(readFileSync(join(records, '22222222-bbbb.terminate.stdin.json'), 'utf8'));
   assert.equal(stdin.action, 'terminate');
+  assert.equal(stdin.contract_tag, 'dc-22222222-bbbb');
+  assert.equal(stdin.host_scope, 'rack-7');
   assert.deepEqual(stdin.instance_details, { ip: '192.0.2.1' });
-  assert.match(readFileSync(join(records, '22222222-bbbb.terminate.env'), 'utf8'), /^DC_ACTION=terminate$/m);
+  const env = readFileSync(join(records, '22222222-bbbb.terminate.env'), 'utf8');
+  assert.match(env, /^DC_ACTION=terminate$/m);
+  assert.match(env, /^DC_CONTRACT_TAG=dc-22222222-bbbb$/m);
+  assert.match(env, /^DC_HOST_SCOPE=rack-7$/m);
+});
+
+test('terminate_command runs teardowns instead of command; inventory_command lists the tagged machines', async () => {
+  const term = join(dir, 'terminate.sh');
+  writeFileSync(term, '#!/bin/sh\ncat > "$RECORD_DIR/$DC_CONTRACT_ID.terminate-command.json"\n');
+  chmodSync(term, 0o755);
+  const inv = join(dir, 'inventory.sh');
+  writeFileSync(inv, `#!/bin/sh\ncat > "$RECORD_DIR/inventory.stdin.json"\necho '["dc-aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002", "not-a-contract"]'\n`);
+  chmodSync(inv, 0o755);
+  const p = provisioner({ terminateCommand: term, inventoryCommand: inv, hostScope: 'rack-7' });
+  await p.terminate({ ...job('33333333-tttt'), instanceDetails: null, why: 'teardown' }, AbortSignal.timeout(10_000));
+  const stdin = JSON.parse(readFileSync(join(records, '33333333-tttt.terminate-command.json'), 'utf8'));
+  assert.equal(stdin.action, 'terminate');
+  assert.equal(stdin.instance_details, null);
+  assert.deepEqual(await p.inventory(AbortSignal.timeout(10_000)), ['aaaaaaaa-0000-4000-8000-000000000001', 'bbbbbbbb-0000-4000-8000-000000000002'], 'tags or ids; anything else is not a contract');
+  assert.deepEqual(JSON.parse(readFileSync(join(records, 'inventory.stdin.json'), 'utf8')), { action: 'inventory', host_scope: 'rack-7' });
+  // Without inventory_command the script provisioner cannot tell (null: no inventory is sent).
+  assert.equal(await provisioner().inventory(AbortSignal.timeout(10_000)), null);
+  writeFileSync(inv, '#!/bin/sh\necho nope\n');
+  await assert.rejects(p.inventory(AbortSignal.timeout(10_000)), /inventory_command must print a JSON array of contract ids/);
 });
 
 test('failures: non-zero exit, bad JSON and timeouts each say what happened and end with the stderr tail', async () => {

@@ -49,10 +49,10 @@ export type ContractAction = (typeof CONTRACT_ACTIONS)[number];
 type Table = { readonly [S in ContractStatus]: { readonly [A in ContractAction]?: ContractStatus } };
 
 /**
- * from → action → to. A pair that is not listed is refused (409). Teardown rows (terminate,
- * terminating, termination_failed) are the v3 contract; until teardown is built, cancel and refund
- * of a contract that was granted a lease still end in `cancelled` (v2), and the teardown issue
- * moves those rows to `terminating`.
+ * from → action → to. A pair that is not listed is refused (409). The triggers (cancel, refund,
+ * terminate) lead to `terminating` from every status where a machine may exist; on a contract
+ * never granted a lease they end it `cancelled` instead (`triggerTarget`), and on a contract
+ * already ending they change nothing (`TEARDOWN_STATUSES`).
  */
 export const TRANSITIONS: Table = {
   requested: { accept: 'accepted', reject: 'rejected', cancel: 'cancelled', refund: 'cancelled' },
@@ -64,10 +64,11 @@ export const TRANSITIONS: Table = {
     exhaust: 'provisioning_failed',
     provision: 'provisioned',
     handoff: 'provisioning',
-    cancel: 'cancelled',
-    refund: 'cancelled',
+    cancel: 'terminating',
+    refund: 'terminating',
+    terminate: 'terminating',
   },
-  provisioning: { provision: 'provisioned', fail: 'accepted', cancel: 'cancelled', refund: 'cancelled' },
+  provisioning: { provision: 'provisioned', fail: 'accepted', cancel: 'terminating', refund: 'terminating', terminate: 'terminating' },
   // The attempt limit ended it while the agent's lease was still open (expiry at the limit): a late
   // confirmation with the current token wins, the machine exists; a late failure or release keeps it failed.
   provisioning_failed: {
@@ -76,23 +77,62 @@ export const TRANSITIONS: Table = {
     exhaust: 'provisioning_failed',
     release: 'provisioning_failed',
     retry: 'accepted',
-    cancel: 'cancelled',
-    refund: 'cancelled',
+    cancel: 'terminating',
+    refund: 'terminating',
+    terminate: 'terminating',
   },
-  provisioned: { refund: 'cancelled', terminate: 'terminating' },
+  provisioned: { cancel: 'terminating', refund: 'terminating', terminate: 'terminating' },
+  // Teardown leases work as provisioning leases; `handoff` keeps the status (a person finishes it).
   terminating: {
     grant: 'terminating',
     release: 'terminating',
     expire: 'terminating',
     fail: 'terminating',
     exhaust: 'termination_failed',
+    handoff: 'terminating',
     terminated: 'terminated',
   },
-  termination_failed: { retry: 'terminating', terminated: 'terminated' },
+  // As provisioning_failed: a late confirmation with the current token wins, a late failure keeps it failed.
+  termination_failed: {
+    retry: 'terminating',
+    terminated: 'terminated',
+    fail: 'termination_failed',
+    exhaust: 'termination_failed',
+    release: 'termination_failed',
+  },
   rejected: {},
   cancelled: {},
   terminated: {},
 };
+
+/** The two kinds of work an agent leases: building a machine and destroying it. */
+export const WORK_ACTIONS = ['provision', 'terminate'] as const;
+export type WorkAction = (typeof WORK_ACTIONS)[number];
+
+/** Statuses of a contract whose machine is being or has been torn down: their leases are teardowns. */
+export const TEARDOWN_STATUSES: readonly ContractStatus[] = ['terminating', 'termination_failed', 'terminated'];
+
+/** What a lease (and its events) on a contract in `status` does. */
+export function workActionOf(status: ContractStatus): WorkAction {
+  return TEARDOWN_STATUSES.includes(status) ? 'terminate' : 'provision';
+}
+
+/** The actions that end a contract: the customer's cancel, the operator's refund, the provider's terminate. */
+export const TRIGGERS = ['cancel', 'refund', 'terminate'] as const satisfies readonly ContractAction[];
+export type Trigger = (typeof TRIGGERS)[number];
+
+/**
+ * Where a trigger moves a `from` contract: the table's target, except that a contract never
+ * granted a lease (`everGranted` false: lock_token 0) cannot have a machine and ends `cancelled`;
+ * 'unchanged' on a contract already ending (a repeat: 200, nothing but the record changes);
+ * null where refused.
+ */
+export function triggerTarget(from: ContractStatus, trigger: Trigger, everGranted: boolean): ContractStatus | 'unchanged' | null {
+  if (TEARDOWN_STATUSES.includes(from)) return 'unchanged';
+  const to = nextStatus(from, trigger);
+  if (to === 'terminating' && !everGranted && from !== 'provisioned') return 'cancelled';
+  return to;
+}
 
 /** The status `action` moves a `from` contract to, or null when the table refuses it. */
 export function nextStatus(from: ContractStatus, action: ContractAction): ContractStatus | null {
@@ -120,8 +160,11 @@ export function canSetPayment(from: PaymentStatus, to: PaymentStatus): boolean {
   return PAYMENT_TRANSITIONS[from].includes(to);
 }
 
-/** The actions a provider can take on a contract from the dashboard or dcctl. */
-export const PROVIDER_ACTIONS = ['accept', 'reject', 'retry'] as const satisfies readonly ContractAction[];
+/**
+ * The actions a provider can take on a contract from the dashboard or dcctl: `terminate` (ends
+ * it, tearing its machine down), `terminated` (marks a teardown done by hand).
+ */
+export const PROVIDER_ACTIONS = ['accept', 'reject', 'retry', 'terminate', 'terminated'] as const satisfies readonly ContractAction[];
 export type ProviderAction = (typeof PROVIDER_ACTIONS)[number];
 
 export function providerActionsFor(status: ContractStatus): ProviderAction[] {

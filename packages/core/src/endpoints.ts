@@ -7,13 +7,14 @@ import {
   AgentParams, ContractParams, ErrorBody, OfferingParams, PoolParams, ProviderContractParams, ProviderParams, TokenParams, listOf, pageOf,
 } from './schemas/common.js';
 import { Provider, ProviderInput } from './schemas/providers.js';
-import { Pool, PoolCreate, PoolDetail, PoolUpdate, SetupTokenCreate, SetupTokenCreated, SetupTokenInfo } from './schemas/pools.js';
+import { Pool, PoolAgent, PoolAgentListQuery, PoolCreate, PoolDetail, PoolDetailQuery, PoolUpdate, SetupTokenCreate, SetupTokenCreated, SetupTokenInfo } from './schemas/pools.js';
 import { AgentSetupInput, AgentSetupResult, HeartbeatInput, HeartbeatResult, ServerKey } from './schemas/agents.js';
 import { CsvImportErrorBody, CsvImportResult, Offering, OfferingCreate, OfferingListQuery, OfferingUpdate } from './schemas/offerings.js';
-import { Contract, ContractCreate, ContractEvent, ContractListQuery, PaymentInput } from './schemas/contracts.js';
+import { Contract, ContractCreate, ContractEvent, ContractListQuery, ContractPage, PaymentInput, TerminateInput } from './schemas/contracts.js';
 import {
-  ClaimInput, FailedInput, HandoffInput, LockInput, PendingProvisionQuery, ProvisionedInput, ReleaseInput, WaitQuery, WorkItem,
+  ClaimInput, FailedInput, HandoffInput, LockInput, PendingProvisionQuery, ProvisionedInput, ReleaseInput, TerminatedInput, WaitQuery, WorkItem,
 } from './schemas/provisioning.js';
+import { AuditPage, AuditQuery, PoolStats, StatsQuery } from './schemas/observability.js';
 
 /**
  * Who may call: `public` (unsigned), `key` (any signed key: customers, operators, providers),
@@ -54,9 +55,11 @@ export const ENDPOINTS = {
   // ---- pools and setup tokens
   createPool: ep({ method: 'POST', path: `${P}/pools`, auth: 'provider', tag: 'pools', summary: 'Create a pool', params: ProviderParams, body: PoolCreate, ok: [201, Pool], errors: [400, 401, 403, 404, 409] }),
   listPools: ep({ method: 'GET', path: `${P}/pools`, auth: 'provider', tag: 'pools', summary: 'List pools with agent, online, contract and offering counts', params: ProviderParams, ok: [200, listOf(Pool)], errors: [401, 403] }),
-  getPool: ep({ method: 'GET', path: `${P}/pools/:pool_id`, auth: 'provider', tag: 'pools', summary: 'Pool detail with its agents (revoked ones included)', params: PoolParams, ok: [200, PoolDetail], errors: [401, 403, 404] }),
+  getPool: ep({ method: 'GET', path: `${P}/pools/:pool_id`, auth: 'provider', tag: 'pools', summary: 'Pool detail with its agents (revoked ones included; agents_limit caps them)', params: PoolParams, query: PoolDetailQuery, ok: [200, PoolDetail], errors: [400, 401, 403, 404] }),
+  listPoolAgents: ep({ method: 'GET', path: `${P}/pools/:pool_id/agents`, auth: 'provider', tag: 'pools', summary: "A page of the pool's agents (filters: status, q on label or key)", params: PoolParams, query: PoolAgentListQuery, ok: [200, pageOf(PoolAgent)], errors: [400, 401, 403, 404] }),
   updatePool: ep({ method: 'PUT', path: `${P}/pools/:pool_id`, auth: 'provider', tag: 'pools', summary: 'Update a pool (partial)', params: PoolParams, body: PoolUpdate, ok: [200, Pool], errors: [400, 401, 403, 404, 409] }),
   deletePool: ep({ method: 'DELETE', path: `${P}/pools/:pool_id`, auth: 'provider', tag: 'pools', summary: 'Delete a pool (409 while agents or offerings use it)', params: PoolParams, ok: [204, null], errors: [401, 403, 404, 409] }),
+  poolStats: ep({ method: 'GET', path: `${P}/pools/:pool_id/stats`, auth: 'provider', tag: 'pools', summary: 'Pool statistics over a window: rates, time to provision, waiting work and a 60-bucket series', params: PoolParams, query: StatsQuery, ok: [200, PoolStats], errors: [400, 401, 403, 404] }),
   createSetupToken: ep({ method: 'POST', path: `${P}/pools/:pool_id/setup-tokens`, auth: 'provider', tag: 'setup tokens', summary: 'Create a one-time setup token (shown once)', params: PoolParams, body: SetupTokenCreate, ok: [201, SetupTokenCreated], errors: [400, 401, 403, 404] }),
   listSetupTokens: ep({ method: 'GET', path: `${P}/pools/:pool_id/setup-tokens`, auth: 'provider', tag: 'setup tokens', summary: 'List pending (unused, unexpired) tokens', params: PoolParams, ok: [200, listOf(SetupTokenInfo)], errors: [401, 403, 404] }),
   revokeSetupToken: ep({ method: 'DELETE', path: `${P}/setup-tokens/:token_id`, auth: 'provider', tag: 'setup tokens', summary: 'Revoke an unused setup token', params: TokenParams, ok: [204, null], errors: [401, 403, 404, 409] }),
@@ -65,6 +68,8 @@ export const ENDPOINTS = {
   setupAgent: ep({ method: 'POST', path: `${V1}/agents/setup`, auth: 'setup', tag: 'agents', summary: 'Register an agent with a one-time setup token (signed by the key being registered)', body: AgentSetupInput, ok: [201, AgentSetupResult], errors: [400, 401, 409, 410, 429] }),
   revokeAgent: ep({ method: 'DELETE', path: `${P}/agents/:agent_pubkey`, auth: 'provider', tag: 'agents', summary: 'Revoke an agent (its leases are released)', params: AgentParams, ok: [204, null], errors: [401, 403, 404] }),
   heartbeat: ep({ method: 'POST', path: `${P}/heartbeat`, auth: 'agent', tag: 'agents', summary: 'Agent heartbeat', params: ProviderParams, body: HeartbeatInput, ok: [200, HeartbeatResult], errors: [400, 401, 403] }),
+  // ---- audit
+  listAudit: ep({ method: 'GET', path: `${P}/audit`, auth: 'provider', tag: 'audit', summary: 'Audit log, newest first (before/after id cursors, kind filter)', params: ProviderParams, query: AuditQuery, ok: [200, AuditPage], errors: [400, 401, 403] }),
   // ---- offerings
   listOfferings: ep({ method: 'GET', path: `${P}/offerings`, auth: 'provider', tag: 'offerings', summary: 'List offerings (filters: resolved pool_id, product_type, status, q)', params: ProviderParams, query: OfferingListQuery, ok: [200, pageOf(Offering)], errors: [400, 401, 403] }),
   createOffering: ep({ method: 'POST', path: `${P}/offerings`, auth: 'provider', tag: 'offerings', summary: 'Create an offering', params: ProviderParams, body: OfferingCreate, ok: [201, Offering], errors: [400, 401, 403, 404, 409] }),
@@ -78,18 +83,20 @@ export const ENDPOINTS = {
   getContract: ep({ method: 'GET', path: `${V1}/contracts/:id`, auth: 'key', tag: 'contracts', summary: 'A contract (its customer or provider only)', params: ContractParams, ok: [200, Contract], errors: [401, 404] }),
   cancelContract: ep({ method: 'POST', path: `${V1}/contracts/:id/cancel`, auth: 'key', tag: 'contracts', summary: 'Cancel a contract (customer)', params: ContractParams, ok: [200, Contract], errors: [401, 404, 409] }),
   recordPayment: ep({ method: 'POST', path: `${V1}/contracts/:id/payment`, auth: 'key', tag: 'contracts', summary: 'Record a payment outcome (operator keys only)', params: ContractParams, body: PaymentInput, ok: [200, Contract], errors: [400, 401, 403, 404, 409] }),
-  listContracts: ep({ method: 'GET', path: `${P}/contracts`, auth: 'provider', tag: 'contracts', summary: "The provider's contracts, newest first", params: ProviderParams, query: ContractListQuery, ok: [200, pageOf(Contract)], errors: [400, 401, 403] }),
+  listContracts: ep({ method: 'GET', path: `${P}/contracts`, auth: 'provider', tag: 'contracts', summary: "The provider's contracts, newest first", params: ProviderParams, query: ContractListQuery, ok: [200, ContractPage], errors: [400, 401, 403] }),
   acceptContract: ep({ method: 'POST', path: `${P}/contracts/:id/accept`, auth: 'provider', tag: 'contracts', summary: 'Accept a requested contract', params: ProviderContractParams, ok: [200, Contract], errors: [401, 403, 404, 409] }),
   rejectContract: ep({ method: 'POST', path: `${P}/contracts/:id/reject`, auth: 'provider', tag: 'contracts', summary: 'Reject a requested contract', params: ProviderContractParams, ok: [200, Contract], errors: [401, 403, 404, 409] }),
-  retryContract: ep({ method: 'POST', path: `${P}/contracts/:id/retry`, auth: 'provider', tag: 'contracts', summary: 'Send a provisioning_failed contract back to accepted (attempts reset)', params: ProviderContractParams, ok: [200, Contract], errors: [401, 403, 404, 409] }),
+  retryContract: ep({ method: 'POST', path: `${P}/contracts/:id/retry`, auth: 'provider', tag: 'contracts', summary: 'Send a provisioning_failed contract back to accepted, or a termination_failed one back to terminating (attempts reset)', params: ProviderContractParams, ok: [200, Contract], errors: [401, 403, 404, 409] }),
+  terminateContract: ep({ method: 'POST', path: `${P}/contracts/:id/terminate`, auth: 'provider', tag: 'contracts', summary: 'End a contract: its machine is torn down by the agent that built it (never-granted contracts become cancelled)', params: ProviderContractParams, body: TerminateInput, ok: [200, Contract], errors: [400, 401, 403, 404, 409] }),
   contractEvents: ep({ method: 'GET', path: `${P}/contracts/:id/events`, auth: 'provider', tag: 'contracts', summary: 'Lock history of a contract, oldest first', params: ProviderContractParams, ok: [200, listOf(ContractEvent)], errors: [401, 403, 404] }),
   // ---- provisioning (agents; providers complete handed-off contracts)
-  pendingProvision: ep({ method: 'GET', path: `${P}/contracts/pending-provision`, auth: 'agent', tag: 'provisioning', summary: 'Contracts this agent may provision now, oldest first', params: ProviderParams, query: PendingProvisionQuery, ok: [200, listOf(WorkItem)], errors: [400, 401, 403] }),
-  claim: ep({ method: 'POST', path: `${P}/contracts/claim`, auth: 'agent', tag: 'provisioning', summary: 'Atomically lease up to max contracts (own leases first, renewed)', params: ProviderParams, query: WaitQuery, body: ClaimInput, ok: [200, listOf(WorkItem)], errors: [400, 401, 403] }),
+  pendingProvision: ep({ method: 'GET', path: `${P}/contracts/pending-provision`, auth: 'agent', tag: 'provisioning', summary: 'Work this agent may take now: teardowns first (when asked with actions), then provisions oldest first', params: ProviderParams, query: PendingProvisionQuery, ok: [200, listOf(WorkItem)], errors: [400, 401, 403] }),
+  claim: ep({ method: 'POST', path: `${P}/contracts/claim`, auth: 'agent', tag: 'provisioning', summary: 'Atomically lease up to max contracts (teardowns first when asked; own leases first, renewed)', params: ProviderParams, query: WaitQuery, body: ClaimInput, ok: [200, listOf(WorkItem)], errors: [400, 401, 403] }),
   lock: ep({ method: 'POST', path: `${P}/contracts/:id/lock`, auth: 'agent', tag: 'provisioning', summary: 'Grant or renew a lease', params: ProviderContractParams, body: LockInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   release: ep({ method: 'DELETE', path: `${P}/contracts/:id/lock`, auth: 'agent', tag: 'provisioning', summary: 'Give up a lease (idempotent)', params: ProviderContractParams, body: ReleaseInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   provisioned: ep({ method: 'POST', path: `${P}/contracts/:id/provisioned`, auth: 'provider_or_agent', tag: 'provisioning', summary: 'Confirm provisioning (agent with lock_token; provider for handed-off contracts)', params: ProviderContractParams, body: ProvisionedInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   failed: ep({ method: 'POST', path: `${P}/contracts/:id/failed`, auth: 'provider_or_agent', tag: 'provisioning', summary: 'Report a failed attempt (agent with lock_token; provider for handed-off contracts)', params: ProviderContractParams, body: FailedInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
+  terminated: ep({ method: 'POST', path: `${P}/contracts/:id/terminated`, auth: 'provider_or_agent', tag: 'provisioning', summary: 'Confirm a teardown (agent with lock_token; provider by hand on terminating or termination_failed)', params: ProviderContractParams, body: TerminatedInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   handoff: ep({ method: 'POST', path: `${P}/contracts/:id/handoff`, auth: 'agent', tag: 'provisioning', summary: 'Hand a contract off to a person (manual provisioning)', params: ProviderContractParams, body: HandoffInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
 } as const;
 

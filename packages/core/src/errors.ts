@@ -55,10 +55,13 @@ export const ERROR_CATALOGUE = {
   lock_held: { status: 409, message: 'Another agent holds a live lease on this contract.' },
   backing_off: { status: 409, message: 'The contract is backing off after a failure; try after next_attempt_at.' },
   // Other statuses.
+  request_timeout: { status: 408, message: 'The request did not arrive completely in time; send it again.' },
   token_expired: { status: 410, message: 'This setup token has expired; create a new one.' },
   body_too_large: { status: 413, message: 'The body is larger than the limit for this endpoint.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json (CSV import: text/csv).' },
+  expectation_failed: { status: 417, message: 'Only "Expect: 100-continue" is supported; send the request without this Expect header.' },
   rate_limited: { status: 429, message: 'Too many attempts; try again later.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large (16 KiB at most); send fewer or shorter headers.' },
   internal_error: { status: 500, message: 'The server failed to handle this request; the error has been logged.' },
   database_unavailable: { status: 503, message: 'The database is not reachable; try again shortly.' },
   agent_bundle_missing: { status: 503, message: 'The dc-agent bundle is not built on this server; run "npm run build".' },

@@ -53,3 +53,6 @@ export const CAPABILITIES_MAX_BYTES = 8192;
 export const HANDOFF_NOTE_MAX = 2000;
 export const CONTRACT_ID_MAX = 64;
 export const POOL_ID_MAX = 128;
+/** Heartbeat inventory: contract ids of the tagged machines an agent sees. */
+export const INVENTORY_MAX = 10_000;
+export const HOST_SCOPE_MAX = 253;

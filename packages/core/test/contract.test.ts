@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import {
   CONTRACT_ACTIONS, CONTRACT_STATUSES, ENDPOINTS, ERROR_CATALOGUE, PAYMENT_STATUSES, PAYMENT_TRANSITIONS, TERMINAL_STATUSES, TRANSITIONS,
-  agentSetupCommand, canApply, isErrorCode, nextStatus, pathOf, providerActionsFor, responsesOf, routeOffering, setupOneLiner,
+  agentSetupCommand, canApply, isErrorCode, nextStatus, pathOf, providerActionsFor, responsesOf, routeOffering, setupOneLiner, triggerTarget, workActionOf,
   type ContractStatus,
 } from '../src/index.js';
 
@@ -66,11 +66,20 @@ test('the state table says what DESIGN.md says for the transitions people cause'
   assert.equal(nextStatus('terminating', 'exhaust'), 'termination_failed');
   assert.equal(nextStatus('termination_failed', 'retry'), 'terminating');
   assert.equal(nextStatus('termination_failed', 'terminated'), 'terminated');
-  assert.equal(nextStatus('provisioned', 'cancel'), null, 'a customer cannot cancel a provisioned contract by the v2 table');
+  assert.equal(nextStatus('provisioned', 'cancel'), 'terminating', 'v3: a cancel after provisioning tears the machine down');
+  assert.equal(nextStatus('accepted', 'refund'), 'terminating');
+  assert.equal(triggerTarget('accepted', 'refund', false), 'cancelled', 'never granted: no machine can exist');
+  assert.equal(triggerTarget('provisioned', 'cancel', true), 'terminating');
+  assert.equal(triggerTarget('terminated', 'cancel', true), 'unchanged', 'a trigger on a contract already ending is a repeat');
+  assert.equal(triggerTarget('requested', 'terminate', false), null, 'the provider rejects a requested contract');
   assert.equal(nextStatus('rejected', 'accept'), null);
   assert.deepEqual(providerActionsFor('requested'), ['accept', 'reject']);
-  assert.deepEqual(providerActionsFor('provisioning_failed'), ['retry']);
-  assert.deepEqual(providerActionsFor('provisioned'), []);
+  assert.deepEqual(providerActionsFor('provisioning_failed'), ['retry', 'terminate']);
+  assert.deepEqual(providerActionsFor('provisioned'), ['terminate']);
+  assert.deepEqual(providerActionsFor('terminating'), ['terminated']);
+  assert.deepEqual(providerActionsFor('termination_failed'), ['retry', 'terminated']);
+  assert.equal(workActionOf('terminating'), 'terminate');
+  assert.equal(workActionOf('accepted'), 'provision');
   for (const p of PAYMENT_STATUSES) for (const to of PAYMENT_TRANSITIONS[p]) assert.ok(PAYMENT_STATUSES.includes(to));
 });
 

@@ -21,8 +21,9 @@
 // Environment: DATABASE_URL, BENCH_QUICK=1, BENCH_SCALE (multiplies the sizes, default 1),
 // BENCH_CPU_PROF=<dir> (replicas run with --cpu-prof into that directory), BENCH_KEEP_DB=1 (keep
 // the database for inspection instead of dropping it), BENCH_ONLY=<comma list of part names:
-// throughput,dispatch,heartbeats,memory,agent,latency,queue> (run only those; never writes
-// BENCHMARKS.md).
+// throughput,dispatch,heartbeats,memory,agent,latency,queue,soak> (run only those; never writes
+// BENCHMARKS.md). The soak (bench/soak.ts, 10 minutes; BENCH_SOAK_SECONDS) runs only when named
+// there, and for 20 s in the quick pass.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -42,6 +43,8 @@ import {
 } from './lib.js';
 import { benchAgentMemory, benchApiMemory, type AgentMemoryResult, type ApiMemoryResult } from './memory.js';
 import { benchQueue, type QueueResult } from './queue.js';
+import { benchSoak, type SoakResult } from './soak.js';
+import { startPgBouncer } from '../test/private-pg.js';
 
 const CFG = {
   throughput: { contracts: sz(5000, 300), agents: QUICK ? 10 : 50, pools: 5, max: 10 },
@@ -57,11 +60,12 @@ const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 /** BENCHMARKS.md: text from this line on is written by hand and kept when the figures are regenerated. */
 const KEEP_MARKER = '<!-- analysis: kept by bench/run.ts across runs -->';
-const PARTS = ['throughput', 'dispatch', 'heartbeats', 'memory', 'agent', 'latency', 'queue'] as const;
+const PARTS = ['throughput', 'dispatch', 'heartbeats', 'memory', 'agent', 'latency', 'queue', 'soak'] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 if (ONLY) for (const p of ONLY) if (!PARTS.includes(p as Part)) throw new Error(`BENCH_ONLY: unknown part "${p}" (one of ${PARTS.join(', ')})`);
-const runs = (p: Part) => !ONLY || ONLY.has(p);
+// The soak takes ten minutes: only when asked for (BENCH_ONLY=soak) and, shortened, in the quick pass.
+const runs = (p: Part) => (ONLY ? ONLY.has(p) : p !== 'soak' || QUICK);
 
 // ---- environment: database and API servers -------------------------------------------------------
 
@@ -90,6 +94,12 @@ async function startPostgres(adminUrl: string): Promise<Env> {
   const scratch = await scratchDatabases(adminUrl);
   const dbUrl = await scratch.create(name);
   const db = new PostgresDb(dbUrl, { max: 4, applicationName: 'dc-bench' });
+  // BENCH_PGBOUNCER=1: the replicas query through a transaction-pooling PgBouncer (LISTEN direct);
+  // BENCH_PREPARED_STATEMENTS=on|off sets their DC_PREPARED_STATEMENTS (BENCHMARKS.md "Prepared statements").
+  const admin = new URL(adminUrl);
+  const bouncer = process.env.BENCH_PGBOUNCER === '1' ? await startPgBouncer({ host: admin.hostname, port: Number(admin.port || 5432) }) : null;
+  const replicaDb: Record<string, string> = bouncer ? { DATABASE_URL: bouncer.urlFor(name), DATABASE_LISTEN_URL: dbUrl } : { DATABASE_URL: dbUrl };
+  if (process.env.BENCH_PREPARED_STATEMENTS) replicaDb.DC_PREPARED_STATEMENTS = process.env.BENCH_PREPARED_STATEMENTS;
   const children: ChildProcess[] = [];
   const urls: string[] = [];
   const errors: string[] = [];
@@ -104,7 +114,7 @@ async function startPostgres(adminUrl: string): Promise<Env> {
         // none of the caller's DC_* settings: the agents sign for 127.0.0.1:PORT
         ...envWithoutDc(),
         ...apiSettings(port),
-        DATABASE_URL: dbUrl,
+        ...replicaDb,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -153,6 +163,7 @@ async function startPostgres(adminUrl: string): Promise<Env> {
         ),
       );
       await db.close();
+      await bouncer?.close();
       const keep = process.env.BENCH_KEEP_DB === '1';
       if (keep) console.log(`# BENCH_KEEP_DB: kept database ${name}`);
       await scratch.close({ keep });
@@ -550,6 +561,7 @@ async function main(): Promise<void> {
   let agentMem: AgentMemoryResult | null = null;
   let lat: LatencyResult | null = null;
   let queue: QueueResult | null = null;
+  let soak: SoakResult | null = null;
   const timings: string[] = [];
   const step = async <T>(part: Part, title: string, fn: () => Promise<T>, summary: (r: T) => string): Promise<T | null> => {
     if (!runs(part)) return null;
@@ -568,6 +580,8 @@ async function main(): Promise<void> {
     agentMem = await step('agent', 'dc-agent RSS idle and provisioning (script provisioner)', () => benchAgentMemory(env), (r) => r.skipped ?? `idle ${mib(r.idleKb)} MiB, provisioning max ${mib(r.provisioningMaxKb)} MiB; exit ${r.exitCode}`);
     lat = await step('latency', `pending-provision at ${CFG.latency.offerings} offerings / ${CFG.latency.contracts} contracts / ${CFG.latency.agents} agents`, () => benchLatency(env), (r) => `HTTP p50 ${ms(r.httpSequential.p50)} ms p99 ${ms(r.httpSequential.p99)} ms; SQL p50 ${ms(r.sql.p50)} ms p99 ${ms(r.sql.p99)} ms`);
     queue = await step('queue', 'database claim path vs pg-boss', () => benchQueue(env), (r) => r.skipped ?? r.runs.map((x) => `${x.name}: ${x.perSecond.toFixed(0)}/s`).join('; '));
+    soak = await step('soak', 'long-polling agents, heartbeats and a trickle of contracts; RSS, file descriptors, connections sampled', () => benchSoak(env), (r) =>
+      `${r.agents} agents ${r.seconds} s: RSS growth ${r.rssGrowthKb.map((k) => mib(k)).join(' / ')} MiB, fds ${r.fdGrowth.join(' / ')}, db connections ${r.dbConnectionGrowth ?? 'n/a'}; ${r.paid} paid, ${r.provisioned} provisioned; errors ${errs(r.errors)}`);
   } finally {
     await env.close();
   }
@@ -726,6 +740,17 @@ async function main(): Promise<void> {
   check('memory', mem?.errors);
   if (agentMem && !agentMem.skipped && agentMem.exitCode !== 0) problems.push(`agent: dc-agent exited ${agentMem.exitCode} after SIGTERM`);
   for (const r of queue?.runs ?? []) check(`queue ${r.name}`, r.errors);
+  check('soak', soak?.errors);
+  if (soak) {
+    const s = soak;
+    rows.push(
+      [`soak: ${s.agents} agents long-polling claim?wait=50, heartbeats every ${s.heartbeatSeconds} s, ${s.contractsPerMinute} contracts/min, ${s.seconds} s`, `${s.provisioned} of ${s.paid} paid provisioned`, '', ''],
+      ['  RSS per replica: first sample after warm-up → last', `${s.samples[Math.min(1, s.samples.length - 1)]!.rssKb.map((k) => mib(k)).join(' / ')} → ${s.samples[s.samples.length - 1]!.rssKb.map((k) => mib(k)).join(' / ')} MiB`, 'no growth', ''],
+      ['  open file descriptors per replica: growth', s.fdGrowth.join(' / '), 'no growth', ''],
+      ['  database connections (dc-api): growth', String(s.dbConnectionGrowth ?? 'n/a'), 'no growth', ''],
+    );
+    details.push(`- Soak samples (t s: RSS MiB per replica; fds; db connections): ${s.samples.map((x) => `${x.t}: ${x.rssKb.map((k) => mib(k)).join('/')}; ${x.fds.join('/')}; ${x.dbConnections ?? 'n/a'}`).join(' | ')}. ${s.heartbeats} heartbeats, ${s.claims} claims. Errors: ${errs(s.errors)}.`);
+  }
 
   const table = ['| benchmark | result | target | |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const targetTable = ['| target | wanted | this run | |', '|---|---|---|---|', ...targets.map((r) => `| ${r.join(' | ')} |`)].join('\n');

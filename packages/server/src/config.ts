@@ -16,9 +16,15 @@ export const DEFAULT_AGENT_OFFLINE_AFTER_SECONDS = 90;
 export const DEFAULT_RETRY_BACKOFF_SECONDS = 30;
 /** After five failed attempts a person looks at the contract (provisioning_failed). */
 export const DEFAULT_MAX_PROVISION_ATTEMPTS = 5;
+/** A teardown waits this long for the agent that built the machine before others of its pool may take it. */
+export const DEFAULT_STICKY_GRACE_SECONDS = 600;
 /** Enough for a provider setting up a rack by hand; too few to guess a token. */
 export const DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE = 30;
 const MIB = 1_048_576;
+/** A year of audit history: who changed what is asked about long after the fact. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+/** Pool gauges on /metrics are recomputed at most this often per replica (one grouped query). */
+export const DEFAULT_POOL_METRICS_SECONDS = 5;
 /** JSON bodies are a few KiB; a MiB leaves room for large instance details. */
 export const DEFAULT_BODY_LIMIT_BYTES = MIB;
 /** CSV imports carry tens of thousands of offerings at once. */
@@ -37,6 +43,10 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | null;
+  /** A direct connection for LISTEN when DATABASE_URL goes through a transaction pooler (null: DATABASE_URL). */
+  databaseListenUrl: string | null;
+  /** Named prepared statements for hot queries (off for poolers that cannot keep them). */
+  preparedStatements: boolean;
   dataDir: string;
   publicUrl: string | null;
   lockTtlSeconds: number;
@@ -44,6 +54,7 @@ export interface Config {
   agentOfflineAfterSeconds: number;
   retryBackoffSeconds: number;
   maxProvisionAttempts: number;
+  stickyGraceSeconds: number;
   setupRateLimitPerMinute: number;
   /** Proxy hops whose X-Forwarded-For entries are trusted (0: ignore the header). */
   trustProxy: number;
@@ -51,6 +62,10 @@ export interface Config {
   csvBodyLimitBytes: number;
   operatorPubkeys: string[];
   logLevel: string;
+  /** Audit rows older than this many days are deleted by the sweeper. */
+  auditRetentionDays: number;
+  /** Seconds a replica reuses its per-pool gauges before recomputing them. */
+  poolMetricsSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -98,6 +113,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
   }
+  const databaseListenUrl = env.DATABASE_LISTEN_URL?.trim() || null;
+  if (databaseListenUrl !== null) {
+    if (!/^postgres(ql)?:\/\//.test(databaseListenUrl)) throw new ConfigError('DATABASE_LISTEN_URL must start with postgres:// or postgresql://');
+    if (databaseUrl === null) throw new ConfigError('DATABASE_LISTEN_URL needs DATABASE_URL (it is the LISTEN connection beside a pooled DATABASE_URL)');
+  }
+  const prepared = (env.DC_PREPARED_STATEMENTS ?? '').trim().toLowerCase();
+  if (!['', 'on', 'off'].includes(prepared)) throw new ConfigError(`DC_PREPARED_STATEMENTS must be on or off, got "${env.DC_PREPARED_STATEMENTS}"`);
   const operatorPubkeys = (env.DC_OPERATOR_PUBKEYS ?? '')
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -115,6 +137,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', DEFAULT_PORT, 0, 65535),
     host,
     databaseUrl,
+    databaseListenUrl,
+    preparedStatements: prepared !== 'off',
     dataDir: env.DC_DATA_DIR?.trim() || './data',
     publicUrl: publicUrl?.replace(/\/+$/, '') ?? null,
     lockTtlSeconds: int(env, 'DC_LOCK_TTL_SECONDS', DEFAULT_LOCK_TTL_SECONDS, 1, ONE_DAY_SECONDS),
@@ -122,11 +146,14 @@ export function loadConfig(env: Env = process.env): Config {
     agentOfflineAfterSeconds: int(env, 'DC_AGENT_OFFLINE_AFTER_SECONDS', DEFAULT_AGENT_OFFLINE_AFTER_SECONDS, 1, ONE_DAY_SECONDS),
     retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', DEFAULT_RETRY_BACKOFF_SECONDS, 0, ONE_HOUR_SECONDS),
     maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', DEFAULT_MAX_PROVISION_ATTEMPTS, 1, MAX_ATTEMPTS_LIMIT),
+    stickyGraceSeconds: int(env, 'DC_STICKY_GRACE_SECONDS', DEFAULT_STICKY_GRACE_SECONDS, 0, ONE_DAY_SECONDS),
     setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE, 1, RATE_LIMIT_MAX),
     trustProxy: proxyHops(env),
     bodyLimitBytes,
     csvBodyLimitBytes: Math.max(bodyLimitBytes, CSV_BODY_LIMIT_MIN_BYTES),
     operatorPubkeys,
     logLevel,
+    auditRetentionDays: int(env, 'DC_AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 36_500),
+    poolMetricsSeconds: int(env, 'DC_POOL_METRICS_SECONDS', DEFAULT_POOL_METRICS_SECONDS, 1, ONE_HOUR_SECONDS),
   };
 }

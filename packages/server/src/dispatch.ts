@@ -4,6 +4,7 @@
 // work never wakes every agent. Lease expiry writes nothing, so a single timer per replica fires
 // at the earliest lease expiry and announces expired leases the same way. A notice is only a hint:
 // the woken request re-queries and parks again if another agent took the work.
+import type { WorkAction } from '@dc/core';
 import type { Db } from './db/db.js';
 import { EXPIRY_RECHECK_MAX_MS, EXPIRY_RECHECK_MIN_MS, EXPIRY_TIMER_SLACK_MS, WAIT_FALLBACK_MS } from './timing.js';
 import { WORK_CHANNEL, expiredLeaseNotices, msUntilNextLeaseExpiry, parseWorkNotice, type WorkNotice } from './store/work-notify.js';
@@ -12,6 +13,9 @@ export interface WaitScope {
   provider: string;
   /** null: a legacy agent, woken for any of its provider's work. */
   poolId: string | null;
+  /** The waiting agent and the work it asked for (default provision only): teardown notices wake their owner first. */
+  agent?: string;
+  actions?: readonly WorkAction[];
 }
 
 interface Waiter extends WaitScope {
@@ -34,14 +38,32 @@ export class Dispatcher {
   constructor(private readonly db: Db) {}
 
   async start(): Promise<void> {
-    this.unlisten = await this.db.listen(WORK_CHANNEL, (payload) => {
-      const notice = parseWorkNotice(payload);
-      if (notice) this.announce(notice);
-    });
+    this.unlisten = await this.db.listen(
+      WORK_CHANNEL,
+      (payload) => {
+        const notice = parseWorkNotice(payload);
+        if (notice) this.announce(notice);
+      },
+      () => this.recheckAll(),
+    );
+  }
+
+  /**
+   * The LISTEN connection came back after a loss: notices sent meanwhile were lost, so every
+   * parked request re-queries now instead of at its fallback timer (seconds later).
+   */
+  recheckAll(): void {
+    for (const [provider, set] of [...this.waiters]) {
+      this.generation.set(provider, (this.generation.get(provider) ?? 0) + 1);
+      for (const w of [...set]) {
+        w.wake();
+        this.woken++;
+      }
+    }
   }
 
   /** Wakes up to `count` waiters: the pool's own first, then the provider's legacy agents. */
-  announce({ provider, poolId, count }: WorkNotice): void {
+  announce({ provider, poolId, count, teardown }: WorkNotice): void {
     this.generation.set(provider, (this.generation.get(provider) ?? 0) + 1);
     const set = this.waiters.get(provider);
     if (!set) return;
@@ -56,8 +78,13 @@ export class Dispatcher {
         }
       }
     };
-    if (poolId !== null) pick((w) => w.poolId === poolId);
-    pick((w) => w.poolId === null);
+    const wants = (w: Waiter) => (w.actions ?? ['provision']).includes(teardown ? 'terminate' : 'provision');
+    // A teardown wakes its owner; where the owner does not wait here, the pool's teardown takers
+    // re-check (they take it only once the owner is no longer sticky).
+    if (teardown?.owner) pick((w) => w.agent === teardown.owner && wants(w));
+    if (teardown?.owner && left < count) return;
+    if (poolId !== null) pick((w) => w.poolId === poolId && wants(w));
+    pick((w) => w.poolId === null && wants(w));
   }
 
   /** Resolves when work may exist for this scope, after `ms`, at shutdown, or when `signal` aborts. */

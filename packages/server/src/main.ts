@@ -2,6 +2,7 @@
 // dc-api entry point: `npm start`. Configuration errors are printed with the variable's name.
 import { ConfigError, loadConfig } from './config.js';
 import { startServer } from './server.js';
+import { DRAIN_TIMEOUT_MS } from './timing.js';
 
 async function main(): Promise<number> {
   let config;
@@ -22,6 +23,12 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     server.app.log.info({ signal }, 'shutting down');
+    // A client that holds its connection open past the drain must not keep the process alive.
+    const cut = setTimeout(() => {
+      server.app.log.warn({ ms: DRAIN_TIMEOUT_MS }, 'drain timed out; closing the remaining connections');
+      server.app.server.closeAllConnections();
+    }, DRAIN_TIMEOUT_MS);
+    cut.unref();
     server.close().then(
       () => process.exit(0),
       (err: Error) => {

@@ -22,7 +22,12 @@ export interface RunningServer {
 export async function createContext(config: Config, db?: Db): Promise<AppContext> {
   if (!db) {
     if (!config.databaseUrl) await mkdir(config.dataDir, { recursive: true });
-    db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir });
+    db = await openDb({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.databaseUrl ? null : config.dataDir,
+      listenUrl: config.databaseListenUrl,
+      preparedStatements: config.preparedStatements,
+    });
   }
   const migrations = await loadMigrations();
   await migrate(db, migrations);

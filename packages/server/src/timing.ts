@@ -32,6 +32,20 @@ export const EXPIRY_RECHECK_MIN_MS = 20;
 /** Fire a little after the lease's expiry time, so the check sees it expired by the database clock. */
 export const EXPIRY_TIMER_SLACK_MS = 5;
 
-/** A lost LISTEN connection is reopened after a second, then retried every two while the database is away. */
-export const LISTEN_RECONNECT_MS = 1000;
-export const LISTEN_RETRY_MS = 2000;
+/**
+ * A lost LISTEN connection is reopened at once (wake-ups are late until it is back), then retried
+ * after 100 ms, doubling to at most a second while the database is away.
+ */
+export const LISTEN_RETRY_FIRST_MS = 100;
+export const LISTEN_RETRY_MAX_MS = 1000;
+
+/** Connecting to the database gives up after this: a request fails with 503, not after minutes. */
+export const DB_CONNECT_TIMEOUT_MS = 5000;
+/** Retry-After of a 503 database_unavailable: a restart takes a few seconds, a failover longer. */
+export const DB_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * SIGTERM: held long-polls answer at once and in-flight requests finish; what is still open after
+ * this is cut so the process exits inside systemd's TimeoutStopSec (30 s in deploy/).
+ */
+export const DRAIN_TIMEOUT_MS = 20_000;

@@ -3,7 +3,10 @@
 // claiming, renewing, failing and confirming thousands of contracts, while the test SIGKILLs
 // agents mid-provision (restarting them with the same key) and one API replica. Afterwards the
 // database must show every contract provisioned exactly once, by an agent of the pool it is routed
-// to, and a lock history in which no two leases were ever live at once.
+// to, and a lock history in which no two leases were ever live at once. Teardown (v3): a third of
+// the provisioned contracts are cancelled, refunded or terminated mid-run, some only after one
+// agent was killed for good; each must be terminated exactly once, by the agent that built it
+// unless that agent was gone past DC_STICKY_GRACE_SECONDS, and nothing else torn down.
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node scripts/run-tests.mjs concurrency
 import { test } from 'node:test';
@@ -20,7 +23,11 @@ const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const TTL_SECONDS = 3;
 const REPLICAS = 3;
 const CONTRACTS = Number(process.env.CONCURRENCY_CONTRACTS ?? 2000);
-const RUN_DEADLINE_MS = 170_000;
+// Provisioning, plus a third of the machines torn down and one grace period waited out.
+const RUN_DEADLINE_MS = 230_000;
+// Longer than any heartbeat gap of a live agent here (a SIGKILLed worker's restart, the API
+// replica's restart under load), so only the agent killed for good loses its teardowns.
+const GRACE_SECONDS = 30;
 
 // Pools in creation order (the oldest pool of a location and type receives location-routed
 // offerings; eu-proxmox-2 is younger than eu-proxmox and only gets offerings that name it).
@@ -56,6 +63,8 @@ interface Replica {
 
 interface Worker {
   index: number;
+  /** Killed for good (not restarted): its teardowns go to its pool once the grace period passes. */
+  dead?: boolean;
   agent: Identity;
   pool: PoolKey;
   replica: number;
@@ -67,7 +76,7 @@ interface Worker {
   exitError: string | null;
 }
 
-test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and restarts', { skip: serverUrl() ? false : 'needs TEST_DATABASE_URL (PostgreSQL)', timeout: 240_000 }, async () => {
+test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and restarts', { skip: serverUrl() ? false : 'needs TEST_DATABASE_URL (PostgreSQL)', timeout: 330_000 }, async () => {
   const t0 = Date.now();
   const children = new Set<ChildProcess>();
   let stopped = false; // set when the test ends: no more (re)starts
@@ -80,7 +89,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
   const httpAgent = keepAliveAgent();
   try {
     testDb = await createTestDb();
-    const dbUrl = testDb.url!;
+    const dbEnv = testDb.env;
     const db = testDb.db;
 
     // ---- API replicas ---------------------------------------------------------------------------
@@ -94,7 +103,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       const proc = spawn(process.execPath, [MAIN_JS], {
         env: {
           ...envWithoutDc(),
-          DATABASE_URL: dbUrl,
+          ...dbEnv,
           PORT: String(r.port),
           HOST: '127.0.0.1',
           LOG_LEVEL: 'warn',
@@ -102,6 +111,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           DC_LOCK_SWEEP_SECONDS: '1',
           DC_RETRY_BACKOFF_SECONDS: '0',
           DC_MAX_PROVISION_ATTEMPTS: '1000',
+          DC_STICKY_GRACE_SECONDS: String(GRACE_SECONDS),
           DC_OPERATOR_PUBKEYS: operator.publicKey,
           DC_SETUP_RATE_LIMIT_PER_MINUTE: '100000',
         },
@@ -158,11 +168,14 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
 
     // ---- contracts: one per offering through the API, the rest in one SQL statement -------------
     const apiContracts: string[] = [];
+    const customerOf = new Map<string, Identity>();
     await Promise.all(
       OFFERINGS.map(async (o, i) => {
-        const customer = client(i).as(generateIdentity());
+        const customerKey = generateIdentity();
+        const customer = client(i).as(customerKey);
         const c = mustOk(await customer.request('POST', '/api/v1/contracts', { provider_pubkey: pk, offering_id: o.id }), 'create contract');
         const id = c.body.contract_id as string;
+        customerOf.set(id, customerKey);
         mustOk(await prov(i + 1).request('POST', `/api/v1/providers/${pk}/contracts/${id}/accept`), 'accept');
         mustOk(await client(i + 2).as(operator).request('POST', `/api/v1/contracts/${id}/payment`, { status: 'succeeded' }), 'payment');
         apiContracts.push(id);
@@ -226,6 +239,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
 
     // ---- worker processes -------------------------------------------------------------------------
     const confirmedBy = new Map<string, Set<string>>(); // contract → agents that got 200 on provisioned
+    const terminatedBy = new Map<string, Set<string>>(); // contract → agents that got 200 on terminated
     const dropped = new Map<string, number>(); // error code → count
     const unexpected: string[] = [];
     const retryWhy = new Map<string, number>();
@@ -247,7 +261,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           DC_API_URL: replicas[w.replica]!.url,
           DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
           DC_WORKER_CAP: String(1 + (w.index % 3)),
-          DC_IDLE_EXIT_MS: String(2 * TTL_SECONDS * 1000),
+          // Teardowns can appear until the end (and wait out the grace period): the test stops the workers.
+          DC_IDLE_EXIT_MS: String(10 * 60_000),
+          DC_TEARDOWNS: '1',
+          DC_HOST_SCOPE: `cluster-${w.pool}`,
           // 2% of items outlive the TTL renewing every TTL/3, 2% outlive it without renewing
           // (their lease expires and is usually taken over), 2% are reported failed (retried at once).
           DC_LONG_RENEW_PCT: '2',
@@ -271,6 +288,13 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           case 'claimed':
             for (const [id] of m.items as [string, number][]) w.inflight.add(id);
             break;
+          case 'terminated': {
+            w.inflight.delete(m.id);
+            const s = terminatedBy.get(m.id) ?? new Set<string>();
+            s.add(w.agent.publicKey);
+            terminatedBy.set(m.id, s);
+            break;
+          }
           case 'provisioned': {
             w.inflight.delete(m.id);
             const s = confirmedBy.get(m.id) ?? new Set<string>();
@@ -309,6 +333,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
         children.delete(proc);
         if (w.proc !== proc) return;
         w.proc = null;
+        if (w.dead) {
+          w.done = true;
+          return;
+        }
         if (w.killedByUs) {
           // Restart with the same key after a moment; claim hands its own open leases back first.
           setTimeout(() => startWorker(w), 200 + Math.random() * 600);
@@ -324,8 +352,21 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     // ---- chaos: SIGKILL agents mid-provision, and one API replica once ---------------------------
     let kills = 0;
     let apiRestarts = 0;
-    const provisionedCount = async () =>
-      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 AND status = 'provisioned'`, [pk])).rows[0]!.n;
+    // The progress polls share the database server with the replicas (and, on a shared CI host,
+    // other tests): a moment of "too many clients" is waited out, not a failure of the system under test.
+    const polled = async <T>(f: () => Promise<T>): Promise<T> => {
+      for (let i = 0; ; i++) {
+        try {
+          return await f();
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'database_unavailable' || i >= 20) throw err;
+          await sleep(500);
+        }
+      }
+    };
+    // Done = provisioned, or already ended after provisioning.
+    const provisionedCount = () => polled(async () =>
+      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 AND status IN ('provisioned', 'terminating', 'terminated')`, [pk])).rows[0]!.n);
     let lastKill = Date.now();
     let nextMilestone = 1;
     const MILESTONES = 14; // a kill at every 1/14 of progress, or every 2 s, whichever comes first
@@ -333,15 +374,84 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     let apiRestart: Promise<void> | null = null;
     let apiRestartError: Error | null = null;
     const timeline: string[] = [];
+    // Teardowns: every third contract (by id) is ended once provisioned; half of those ("late") only
+    // after one agent was killed for good, so that its machines wait out the grace period.
+    const sortedIds = (await db.query<{ contract_id: string }>(`SELECT contract_id FROM contract_sign_requests WHERE provider_pubkey = $1 ORDER BY contract_id`, [pk])).rows.map((r) => r.contract_id);
+    const toEnd = new Set(sortedIds.filter((_, i) => i % 3 === 0));
+    const late = new Set(sortedIds.filter((_, i) => i % 6 === 0));
+    const triggered = new Map<string, string>(); // contract → trigger used
+    let deadWorker: Worker | null = null;
+    let deadAt = 0;
+    let triggering: Promise<void> | null = null;
+    let nTrigger = 0;
+    const triggerSome = async () => {
+      const due = (
+        await polled(() => db.query<{ contract_id: string }>(
+          // (A trigger whose answer was lost during the replica restart took effect: no longer provisioned.)
+          `SELECT contract_id FROM contract_sign_requests WHERE provider_pubkey = $1 AND status = 'provisioned' AND contract_id = ANY($2::text[])`,
+          [pk, [...toEnd].filter((id) => !triggered.has(id) && (deadWorker !== null || !late.has(id)))],
+        ))
+      ).rows.map((r) => r.contract_id);
+      for (let i = 0; i < due.length; i += 25) {
+        await Promise.all(
+          due.slice(i, i + 25).map(async (id) => {
+            const k = nTrigger++;
+            const customer = customerOf.get(id);
+            const how = customer && k % 2 === 0 ? 'cancel' : k % 2 === 0 ? 'refund' : 'terminate';
+            const c = client(k);
+            const r = how === 'cancel' ? await c.as(customer!).request('POST', `/api/v1/contracts/${id}/cancel`)
+              : how === 'refund' ? await c.as(operator).request('POST', `/api/v1/contracts/${id}/payment`, { status: 'refunded' })
+              : await c.as(provider).request('POST', `/api/v1/providers/${pk}/contracts/${id}/terminate`, { reason: 'concurrency test' });
+            // A replica being restarted answers with a network error or 5xx: the next round retries.
+            if (r.status === 200) triggered.set(id, how);
+            else if (how === 'refund' && r.status === 409 && (await db.query(`SELECT 1 FROM contract_sign_requests WHERE contract_id = $1 AND payment_status = 'refunded'`, [id])).rowCount === 1) {
+              triggered.set(id, how); // an earlier attempt's answer was lost (replica restart); a payment is recorded once
+            } else if (r.status < 500) unexpected.push(`${how} ${id}: ${r.status} ${r.text.slice(0, 200)}`);
+          }).map((p) => p.catch(() => {})),
+        );
+      }
+    };
+    const settled = async () => {
+      const r = await polled(() => db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1
+           AND status <> CASE WHEN contract_id = ANY($2::text[]) THEN 'terminated' ELSE 'provisioned' END`,
+        [pk, [...toEnd]],
+      ));
+      return r.rows[0]!.n === 0;
+    };
     for (;;) {
       if (workers.every((w) => w.done)) break;
+      if (deadWorker && (await settled())) break;
       if (Date.now() - tWork > RUN_DEADLINE_MS) {
         const left = await db.query(`SELECT status, count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 GROUP BY status`, [pk]);
-        throw new Error(`workers did not finish within ${RUN_DEADLINE_MS} ms: ${JSON.stringify(left.rows)}; running: ${workers.filter((w) => !w.done).map((w) => w.index)}`);
+        throw new Error(`workers did not finish within ${RUN_DEADLINE_MS} ms: ${JSON.stringify(left.rows)}; running: ${workers.filter((w) => !w.done).map((w) => w.index)}; ended ${triggered.size}/${toEnd.size}, dead worker ${deadWorker?.index}`);
       }
       await sleep(200);
+      // A failed round (the database busy) is retried by the next one.
+      triggering ??= triggerSome().catch(() => {}).finally(() => {
+        triggering = null;
+      });
       const done = await provisionedCount();
       const progress = done / total;
+      if (deadWorker === null && progress >= 0.5) {
+        // The eu agent that built the most machines still to be ended late: they wait out its grace period.
+        const owners = (
+          await polled(() => db.query<{ agent: string; n: number }>(
+            `SELECT provisioned_by AS agent, count(*)::int AS n FROM contract_sign_requests
+             WHERE provider_pubkey = $1 AND status = 'provisioned' AND contract_id = ANY($2::text[]) GROUP BY 1 ORDER BY 2 DESC`,
+            [pk, [...late]],
+          ))
+        ).rows;
+        const eu = (a: string) => workers.find((w) => w.agent.publicKey === a && w.pool === 'eu' && w.proc && !w.killedByUs);
+        const victim = owners.map((o) => eu(o.agent)).find((w) => w !== undefined);
+        if (victim?.proc) {
+          deadWorker = victim;
+          victim.dead = victim.killedByUs = true;
+          victim.proc.kill('SIGKILL');
+          deadAt = Date.now();
+          timeline.push(`${((deadAt - tWork) / 1000).toFixed(1)}s SIGKILL worker ${victim.index} for good at ${(progress * 100).toFixed(0)}%`);
+        }
+      }
       if (apiRestart === null && progress >= 0.35) {
         const r = replicas[1]!;
         timeline.push(`${((Date.now() - tWork) / 1000).toFixed(1)}s SIGKILL replica 1 at ${(progress * 100).toFixed(0)}%`);
@@ -359,7 +469,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       }
       if (progress < 0.95 && kills < MAX_KILLS && (progress >= nextMilestone / MILESTONES || Date.now() - lastKill >= 2000)) {
         while (progress >= nextMilestone / MILESTONES) nextMilestone++;
-        const busy = workers.filter((w) => w.proc && !w.killedByUs && w.inflight.size > 0);
+        const busy = workers.filter((w) => w.proc && !w.killedByUs && !w.dead && w.inflight.size > 0);
         const pool = busy.length > 0 ? busy : workers.filter((w) => w.proc && !w.killedByUs);
         const victim = pool[Math.floor(Math.random() * pool.length)];
         if (victim?.proc) {
@@ -373,7 +483,14 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     }
     await apiRestart;
     if (apiRestartError) throw apiRestartError;
+    await triggering;
     const allDoneAt = Date.now();
+    // Every contract is where it should be: stop the workers (they would wait for more teardowns).
+    stopped = true;
+    for (const w of workers) {
+      w.killedByUs = true;
+      w.proc?.kill('SIGTERM');
+    }
 
     // Stop the replicas so nothing changes while we read the history.
     await Promise.all(
@@ -389,15 +506,15 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
 
     // ---- verification from the database -----------------------------------------------------------
     const contracts = (
-      await db.query<{ contract_id: string; offering_id: string; status: string; provisioned_by: string | null; token: number; lock_agent: string | null; lease_agent: string | null; lease_outcome: string | null; instance_details: any }>(
+      await db.query<{ contract_id: string; offering_id: string; status: string; provisioned_by: string | null; token: number; lock_agent: string | null; lease_agent: string | null; lease_outcome: string | null; instance_details: any; terminated_by: string | null; teardown_owner: string | null }>(
         `SELECT contract_id, offering_id, status, provisioned_by, provisioning_lock_token AS token, provisioning_lock_agent AS lock_agent,
-           lease_agent, lease_outcome, instance_details FROM contract_sign_requests WHERE provider_pubkey = $1`,
+           lease_agent, lease_outcome, instance_details, terminated_by, teardown_owner FROM contract_sign_requests WHERE provider_pubkey = $1`,
         [pk],
       )
     ).rows;
     const events = (
-      await db.query<{ event_id: number; contract_id: string; at: Date; event: string; agent_pubkey: string | null; lock_token: number; detail: string | null }>(
-        `SELECT e.event_id, e.contract_id, e.at, e.event, e.agent_pubkey, e.lock_token, e.detail
+      await db.query<{ event_id: number; contract_id: string; at: Date; event: string; action: string; agent_pubkey: string | null; lock_token: number; detail: string | null }>(
+        `SELECT e.event_id, e.contract_id, e.at, e.event, e.action, e.agent_pubkey, e.lock_token, e.detail
          FROM contract_events e JOIN contract_sign_requests c USING (contract_id)
          WHERE c.provider_pubkey = $1 ORDER BY e.contract_id, e.event_id`,
         [pk],
@@ -417,8 +534,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     let renewedByClaim = 0;
     let takeovers = 0; // grants over another agent's expired lease
     let lateConfirmations = 0; // provisioned after the lease had expired (no new grant since)
+    let teardownsByOthers = 0; // teardowns of the dead agent's machines, taken by its pool
     for (const c of contracts) {
-      if (c.status !== 'provisioned') v(c.contract_id, `status is ${c.status}`);
+      const ends = toEnd.has(c.contract_id);
+      if (c.status !== (ends ? 'terminated' : 'provisioned')) v(c.contract_id, `status is ${c.status}`);
       if (c.lock_agent !== null) v(c.contract_id, `still locked by ${c.lock_agent}`);
       const evs = eventsOf.get(c.contract_id) ?? [];
       // Lease reconstruction, in commit order (event_id: every change runs under the row lock).
@@ -430,7 +549,12 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       let provisionedEvents = 0;
       let lastGrantOrRenew: { agent: string | null; token: number } | null = null;
       let prevEnded: string | null = null;
+      let terminatedEvents = 0;
+      let tearingDown = false;
+      let teardownGrant: { agent: string | null; at: number } | null = null;
       for (const e of evs) {
+        if (e.action !== (tearingDown || e.event === 'terminate_requested' ? 'terminate' : 'provision')) v(c.contract_id, `event ${e.event} has action ${e.action}`);
+        if (e.event === 'granted' && tearingDown) teardownGrant = { agent: e.agent_pubkey, at: e.at.getTime() };
         counts[e.event] = (counts[e.event] ?? 0) + 1;
         const at = e.at.getTime();
         if (at < lastAt) v(c.contract_id, `event ${e.event_id} is older than the event before it`);
@@ -472,6 +596,15 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
             }
             live = open = false;
             break;
+          case 'terminate_requested':
+            if (tearingDown || provisionedEvents !== 1 || live) v(c.contract_id, `terminate requested twice, before provisioning or during a lease`);
+            tearingDown = true;
+            break;
+          case 'terminated':
+            if (!tearingDown || e.agent_pubkey !== holder || e.lock_token !== token || !open) v(c.contract_id, `terminated by ${e.agent_pubkey?.slice(0, 8)} token ${e.lock_token} without holding the open teardown lease`);
+            terminatedEvents++;
+            live = open = false;
+            break;
           default:
             v(c.contract_id, `unexpected event ${e.event}`);
         }
@@ -479,7 +612,24 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       }
       if (provisionedEvents !== 1) v(c.contract_id, `${provisionedEvents} provisioned events`);
       if (c.token !== token) v(c.contract_id, `row token ${c.token} but history ends at ${token}`);
-      if (c.lease_outcome !== 'provisioned' || c.lease_agent !== c.provisioned_by) v(c.contract_id, `lease_outcome ${c.lease_outcome} lease_agent ${c.lease_agent?.slice(0, 8)}`);
+      if (ends) {
+        // Torn down exactly once, by the agent that built it unless that agent was gone past the grace period.
+        if (terminatedEvents !== 1) v(c.contract_id, `${terminatedEvents} terminated events`);
+        if (c.lease_outcome !== 'terminated' || c.lease_agent !== c.terminated_by) v(c.contract_id, `teardown lease_outcome ${c.lease_outcome} lease_agent ${c.lease_agent?.slice(0, 8)}`);
+        if (c.teardown_owner !== c.provisioned_by) v(c.contract_id, `teardown owner ${c.teardown_owner?.slice(0, 8)} is not the builder ${c.provisioned_by?.slice(0, 8)}`);
+        if (c.terminated_by !== c.provisioned_by) {
+          const byDeadPool = c.provisioned_by === deadWorker?.agent.publicKey && agentPool.get(c.terminated_by ?? '') === agentPool.get(c.provisioned_by);
+          // The grant to another agent came after the grace period (1 s of slack between clocks).
+          if (!byDeadPool || !teardownGrant || teardownGrant.at < deadAt + (GRACE_SECONDS - 1) * 1000) {
+            v(c.contract_id, `torn down by ${c.terminated_by?.slice(0, 8)}, built by ${c.provisioned_by?.slice(0, 8)} (dead: ${deadWorker?.agent.publicKey.slice(0, 8)})`);
+          } else teardownsByOthers++;
+        }
+        const toldT = terminatedBy.get(c.contract_id);
+        if (toldT && (toldT.size !== 1 || !toldT.has(c.terminated_by ?? ''))) v(c.contract_id, `agents told 200 on terminated: ${[...toldT].map((a) => a.slice(0, 8))}`);
+      } else {
+        if (tearingDown || terminatedEvents > 0) v(c.contract_id, 'torn down without being ended');
+        if (c.lease_outcome !== 'provisioned' || c.lease_agent !== c.provisioned_by) v(c.contract_id, `lease_outcome ${c.lease_outcome} lease_agent ${c.lease_agent?.slice(0, 8)}`);
+      }
       if (c.provisioned_by) {
         if (agentPool.get(c.provisioned_by) !== expectedPool.get(c.offering_id)) {
           v(c.contract_id, `provisioned by an agent of pool ${agentPool.get(c.provisioned_by)} but offering ${c.offering_id} routes to ${expectedPool.get(c.offering_id)}`);
@@ -518,6 +668,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       worker_retries: retries,
       contracts_whose_200_was_lost_by_a_killed_worker: neverTold,
       events: events.length,
+      contracts_ended: toEnd.size,
+      ended_by: Object.fromEntries(['cancel', 'refund', 'terminate'].map((k) => [k, [...triggered.values()].filter((x) => x === k).length])),
+      terminated: counts.terminated ?? 0,
+      teardowns_by_others_after_grace: teardownsByOthers,
     };
     console.log('# concurrency figures ' + JSON.stringify(figures, null, 1).replace(/\n\s*/g, ' '));
     console.log('# timeline: ' + timeline.join('; '));
@@ -531,6 +685,10 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     assert.deepEqual([...dropped.keys()].filter((k) => k !== 'lease_lost'), [], 'the only reason to drop work is lease_lost');
     assert.equal(contracts.length, CONTRACTS, 'no contract lost');
     assert.equal(counts.provisioned, CONTRACTS, 'one provisioned event per contract');
+    assert.equal(counts.terminated, toEnd.size, 'one terminated event per ended contract');
+    assert.ok(toEnd.size >= CONTRACTS / 3 - 1, 'a third of the contracts were ended');
+    assert.ok(deadWorker, 'one agent was killed for good');
+    assert.ok(teardownsByOthers > 0, "the dead agent's machines were torn down by its pool after the grace period");
     assert.ok(kills >= 5, `at least 5 agents killed mid-run (${kills})`);
     assert.equal(apiRestarts, 1, 'one API replica restarted');
     assert.ok((counts.expired ?? 0) > 0, 'some leases expired (long work without renewal, killed agents)');

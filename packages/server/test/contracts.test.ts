@@ -271,6 +271,7 @@ describe('the transition table', () => {
       'accepted:cancel',
       'provisioning:cancel',
       'provisioning_failed:retry', 'provisioning_failed:cancel',
+      'provisioned:cancel', // v3: starts the teardown
     ]);
     for (const from of statuses) {
       for (const via of ['accept', 'reject', 'retry', 'cancel'] as const) {
@@ -376,7 +377,7 @@ describe('payments', () => {
     assert.equal(r2.body.status, 'accepted');
   });
 
-  test('succeeded → refunded moves the contract to cancelled, also a provisioned one, with a cancelled event', async () => {
+  test('succeeded → refunded cancels a contract never granted a lease (cancelled event); a provisioned one starts its teardown', async () => {
     for (const status of ['requested', 'accepted', 'provisioning', 'provisioned', 'provisioning_failed']) {
       const id = await newContract();
       await mustOk(pay(id, 'succeeded'));
@@ -384,9 +385,10 @@ describe('payments', () => {
       const r = await pay(id, 'refunded');
       assert.equal(r.status, 200, `${status}: ${r.text}`);
       assert.equal(r.body.payment_status, 'refunded');
-      assert.equal(r.body.status, 'cancelled', `refund of a ${status} contract`);
+      const teardown = status === 'provisioned';
+      assert.equal(r.body.status, teardown ? 'terminating' : 'cancelled', `refund of a ${status} contract`);
       const ev = await mustOk(call(h, provider, 'GET', `${P()}/contracts/${id}/events`));
-      assert.deepEqual(ev.body.items.map((e: any) => e.event), ['cancelled'], status);
+      assert.deepEqual(ev.body.items.map((e: any) => e.event), [teardown ? 'terminate_requested' : 'cancelled'], status);
     }
   });
 

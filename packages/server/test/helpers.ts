@@ -22,7 +22,34 @@ export interface TestDb {
   db: Db;
   /** Connection string of this test's own database (null on PGlite). */
   url: string | null;
+  /** The environment a dc-api process needs for this database (DATABASE_URL and, through PgBouncer, the rest). */
+  env: Record<string, string>;
   drop(): Promise<void>;
+}
+
+/**
+ * CI runs the PostgreSQL suite a second time through a transaction-pooling PgBouncer:
+ * TEST_DATABASE_URL points at PgBouncer, TEST_DATABASE_LISTEN_URL at the server itself, and
+ * TEST_PREPARED_STATEMENTS=off. These give a test database's direct URL and the server settings.
+ */
+export function directUrl(url: string): string | null {
+  const direct = process.env.TEST_DATABASE_LISTEN_URL?.trim();
+  if (!direct) return null;
+  const u = new URL(direct);
+  u.pathname = new URL(url).pathname;
+  return u.toString();
+}
+const preparedStatements = () => process.env.TEST_PREPARED_STATEMENTS?.trim() !== 'off';
+
+/** A connection to a test database as dc-api would open it in this run (direct, or through PgBouncer). */
+export function connectTestDb(url: string, max = 20): PostgresDb {
+  return new PostgresDb(url, { max, listenUrl: directUrl(url), preparedStatements: preparedStatements() });
+}
+
+/** DATABASE_URL (and DATABASE_LISTEN_URL, DC_PREPARED_STATEMENTS when through PgBouncer) for a dc-api child process. */
+export function databaseEnv(url: string): Record<string, string> {
+  const listen = directUrl(url);
+  return { DATABASE_URL: url, ...(listen ? { DATABASE_LISTEN_URL: listen } : {}), ...(preparedStatements() ? {} : { DC_PREPARED_STATEMENTS: 'off' }) };
 }
 
 /** A new, empty database that only this test file uses. */
@@ -30,7 +57,7 @@ export async function createTestDb(): Promise<TestDb> {
   const admin = serverUrl();
   if (!admin) {
     const db = await PgliteDb.open(null);
-    return { db, url: null, drop: () => db.close() };
+    return { db, url: null, env: {}, drop: () => db.close() };
   }
   const name = `dct_${process.pid}_${randomBytes(4).toString('hex')}`;
   const c = new pg.Client({ connectionString: admin });
@@ -39,10 +66,11 @@ export async function createTestDb(): Promise<TestDb> {
   await c.end();
   const u = new URL(admin);
   u.pathname = `/${name}`;
-  const db = new PostgresDb(u.toString(), { max: 20 });
+  const db = connectTestDb(u.toString());
   return {
     db,
     url: u.toString(),
+    env: databaseEnv(u.toString()),
     async drop() {
       await db.close();
       const c2 = new pg.Client({ connectionString: admin });

@@ -3,9 +3,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateIdentity, type Identity } from '@dc/core/node';
-import { PostgresDb, type Db } from '../src/db/db.js';
+import type { Db } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { agentCall, call, createTestDb, mustOk, operator, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';
+import { connectTestDb, agentCall, call, createTestDb, mustOk, operator, providerWithPool, registerAgent, testConfig, type Harness, type TestDb, base } from './helpers.js';
 
 let testDb: TestDb;
 let secondDb: Db; // replica B's own connection(s) to the same database
@@ -22,7 +22,7 @@ before(async () => {
   const opts = { listen: false, jobs: false, logger: false } as const;
   a = harness(await startServer(testConfig(env), { ...opts, db: testDb.db }), testDb.db);
   // On PostgreSQL replica B has its own pool and LISTEN connection; PGlite is one in-process engine.
-  secondDb = testDb.url ? new PostgresDb(testDb.url) : testDb.db;
+  secondDb = testDb.url ? connectTestDb(testDb.url) : testDb.db;
   b = harness(await startServer(testConfig(env), { ...opts, db: secondDb }), secondDb);
 });
 after(async () => {
@@ -141,7 +141,7 @@ test('a lease expiring wakes a waiting agent without any write (expiry timer)', 
 });
 
 test('shutdown answers held long-polls at once', async () => {
-  const db = testDb.url ? new PostgresDb(testDb.url) : testDb.db;
+  const db = testDb.url ? connectTestDb(testDb.url) : testDb.db;
   const s = await startServer(testConfig(), { db, listen: false, jobs: false, logger: false });
   const h = harness(s, db);
   const { provider, poolId } = await providerWithPool(h);

@@ -382,7 +382,7 @@ describe('offering list', () => {
 });
 
 describe('deleting offerings with contracts', () => {
-  test('delete with unfinished contracts is 409 offering_in_use; allowed once all are finished', async () => {
+  test('delete with unfinished contracts or live machines is 409 offering_in_use; allowed once all are finished', async () => {
     const { provider } = await providerWithPool(h);
     await mustOk(create(provider, 'busy'));
     const customer = generateIdentity();
@@ -403,7 +403,12 @@ describe('deleting offerings with contracts', () => {
       await setStatus(requested, status);
       assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
     }
-    await setStatus(requested, 'provisioned');
+    // v3: a machine that exists (provisioned, being torn down) keeps its offering too.
+    for (const status of ['provisioned', 'terminating', 'termination_failed']) {
+      await setStatus(requested, status);
+      assertError(await call(h, provider, 'DELETE', `${base(provider)}/offerings/busy`), 409, 'offering_in_use');
+    }
+    await setStatus(requested, 'terminated');
 
     const toReject = await newContract();
     const toCancel = await newContract();

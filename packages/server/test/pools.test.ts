@@ -198,8 +198,9 @@ describe('list and detail', () => {
     const c1 = await paidContract(h, p, { offering_id: 'detail-o' });
     const c2 = await paidContract(h, p, { offering_id: 'detail-o' });
     const c3 = await paidContract(h, p, { offering_id: 'detail-o' });
-    await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $1 WHERE contract_id = ANY($2::text[])`, [a.publicKey, [c1, c2]]);
-    await h.db.query(`UPDATE contract_sign_requests SET status = 'cancelled', provisioned_by = $1 WHERE contract_id = $2`, [a.publicKey, c3]);
+    // (v3 counts machines by their teardown owner, set with provisioned_by.)
+    await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioned', provisioned_by = $1, teardown_owner = $1 WHERE contract_id = ANY($2::text[])`, [a.publicKey, [c1, c2]]);
+    await h.db.query(`UPDATE contract_sign_requests SET status = 'cancelled', provisioned_by = $1, teardown_owner = $1 WHERE contract_id = $2`, [a.publicKey, c3]);
 
     const d = await getPool(p, poolId);
     assert.deepEqual(d.agents.map((x: any) => x.label), ['node-a', 'node-b', 'node-c', null]);
@@ -421,7 +422,7 @@ describe('counts', () => {
     assert.equal((await getPool(p, newer.pool_id)).offerings_count, 0);
   });
 
-  test('active_contracts counts paid contracts in accepted, provisioning or provisioned routed to the pool', async () => {
+  test('active_contracts counts paid contracts in accepted or provisioning routed to the pool, and machines built by the pool', async () => {
     const p = await newProvider();
     const eu1 = await createPool(p, 'eu-1', 'europe', 'proxmox');
     const eu2 = await createPool(p, 'eu-2', 'europe', 'proxmox');
@@ -435,7 +436,7 @@ describe('counts', () => {
     const cancelled = await paidContract(h, p, { offering_id: 'auto' });
     const pinned = await paidContract(h, p, { offering_id: 'pinned' });
     await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioning' WHERE contract_id = $1`, [provisioning]);
-    await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioned' WHERE contract_id = $1`, [provisioned]);
+    await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioned', provisioned_pool_id = $2 WHERE contract_id = $1`, [provisioned, eu1.pool_id]);
     await h.db.query(`UPDATE contract_sign_requests SET status = 'provisioning_failed' WHERE contract_id = $1`, [failed]);
     await h.db.query(`UPDATE contract_sign_requests SET status = 'cancelled' WHERE contract_id = $1`, [cancelled]);
 
@@ -452,13 +453,16 @@ describe('counts', () => {
     const rows = Object.fromEntries((await listPools(p)).map((x) => [x.name, x.active_contracts]));
     assert.deepEqual(rows, { 'eu-1': 3, 'eu-2': 1 });
 
-    // A refund cancels the contract: it no longer counts.
+    // A refund cancels the contract (never granted a lease): it no longer counts.
     await mustOk(call(h, operator, 'POST', `/api/v1/contracts/${pinned}/payment`, { status: 'refunded' }));
     assert.equal((await getPool(p, eu2.pool_id)).active_contracts, 0);
-    // Re-pointing the offering moves its contracts to the other pool.
+    // Re-pointing the offering moves its unfinished contracts to the other pool; the machine stays
+    // counted where it was built, also while it is torn down after a refund.
     await mustOk(call(h, p, 'PUT', `${base(p)}/offerings/auto`, { agent_pool_id: eu2.pool_id }));
-    assert.equal((await getPool(p, eu1.pool_id)).active_contracts, 0);
-    assert.equal((await getPool(p, eu2.pool_id)).active_contracts, 3);
+    assert.equal((await getPool(p, eu1.pool_id)).active_contracts, 1);
+    assert.equal((await getPool(p, eu2.pool_id)).active_contracts, 2);
+    await mustOk(call(h, operator, 'POST', `/api/v1/contracts/${provisioned}/payment`, { status: 'refunded' }));
+    assert.equal((await getPool(p, eu1.pool_id)).active_contracts, 1, 'terminating, whatever the payment');
   });
 
   test('agents_count and online_count follow registrations, heartbeats and DC_AGENT_OFFLINE_AFTER_SECONDS', async () => {

@@ -4,9 +4,11 @@
 // backdating rows.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTRACT_ACTIONS, CONTRACT_EVENTS, CONTRACT_STATUSES, allowedFrom, nextStatus, type ContractAction, type ContractStatus } from '@dc/core';
+import {
+  CONTRACT_ACTIONS, CONTRACT_EVENTS, CONTRACT_STATUSES, TEARDOWN_STATUSES, TRIGGERS, allowedFrom, nextStatus, triggerTarget,
+  type ContractAction, type ContractStatus, type Trigger,
+} from '@dc/core';
 import { generateIdentity, type Identity } from '@dc/core/node';
-import { TEARDOWN_PENDING } from '../src/store/contract-state.js';
 import { recordEvent } from '../src/store/events.js';
 import { expireLeases } from '../src/store/leases.js';
 import {
@@ -75,9 +77,10 @@ const retire = (id: string) =>
 
 /**
  * A paid contract in `status` whose current lease agent A holds open, so that the lease actions
- * depend on the status alone. Reachable statuses are reached through the API; where that path ends
- * A's lease (handoff, provisioned) or never grants one (requested, rejected), one UPDATE opens it;
- * the teardown statuses are set on an accepted contract A holds, as a cancel after a grant will.
+ * depend on the status alone. Every status is reached through the API; where that path ends A's
+ * lease (handoff, provisioned, terminated) or never grants one (requested, rejected), one UPDATE
+ * opens it. The teardown statuses come from a customer's cancel while A holds the provision lease,
+ * which goes on as A's teardown lease.
  */
 async function reach(status: ContractStatus): Promise<string> {
   const id = (await mustOk(call(h, customer, 'POST', '/api/v1/contracts', { provider_pubkey: provider.publicKey, offering_id: 'st' }))).body.contract_id as string;
@@ -115,15 +118,28 @@ async function reach(status: ContractStatus): Promise<string> {
       assert.equal(await expireLeases(h.db, 1), 1); // at the attempt limit; A's lease stays open
       break;
     case 'cancelled':
+      // Only a contract never granted a lease ends cancelled; a granted one is torn down.
+      await mustOk(call(h, provider, 'POST', `${contractPath(id)}/accept`));
+      await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`));
+      await openLease(id);
+      break;
+    case 'terminating':
       await held();
       await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`));
       break;
-    case 'terminating':
     case 'termination_failed':
-    case 'terminated':
       await held();
-      await sql(`UPDATE contract_sign_requests SET status = $2 WHERE contract_id = $1`, id, status);
+      await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`));
+      await backdateLease(id, 0);
+      assert.equal(await expireLeases(h.db, 1), 1); // the teardown's attempt limit; A's lease stays open
       break;
+    case 'terminated': {
+      const token = await held();
+      await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`));
+      await mustOk(asA('POST', `${contractPath(id)}/terminated`, { lock_token: token }));
+      await openLease(id);
+      break;
+    }
     default: {
       const never: never = status;
       throw new Error(`no way to reach ${String(never)}`);
@@ -139,14 +155,15 @@ type Outcome = { res: Res } | { claimed: Res } | { swept: number };
 /**
  * How a refused action shows: 409 (the API's answer), an empty claim, a sweep that skips the row,
  * or, for a refund, the payment recorded (200) with the status left as it is (a refund is a
- * payment first; DESIGN.md: where no refund transition applies only payment_status changes).
+ * payment first; DESIGN.md: where no refund transition applies only payment_status changes);
+ * a trigger on a contract already being torn down is 200 and changes nothing ('unchanged').
  */
-type Refusal = 'conflict' | 'not_claimed' | 'not_swept' | 'payment_only';
+type Refusal = 'conflict' | 'not_claimed' | 'not_swept' | 'payment_only' | 'unchanged';
 
 interface Driver {
   action: ContractAction;
   via: string;
-  refusal?: Refusal;
+  refusal?: Refusal | ((status: ContractStatus) => Refusal);
   /** Runs before the "before" snapshot (e.g. backdates the lease). */
   prepare?: (id: string) => Promise<unknown>;
   act: (id: string, token: number) => Promise<Outcome>;
@@ -164,14 +181,32 @@ const expiredOnce = (before: Row, after: Row) => {
   assert.equal(after.attempts, (before.attempts as number) + 1, 'the expiry counts an attempt');
 };
 
+/** A trigger on a contract already ending answers 200 and changes nothing; elsewhere a refusal is 409. */
+const triggerRefusal = (status: ContractStatus): Refusal => (TEARDOWN_STATUSES.includes(status) ? 'unchanged' : 'conflict');
+/** A performed trigger that leads to terminating: A (the last grantee, or the builder) owns the teardown in its pool. */
+const teardownOwned = (before: Row, after: Row) => {
+  if (after.status !== 'terminating') return;
+  assert.equal(after.teardown_owner, agent.publicKey, 'the agent that built it or last held its lease owns the teardown');
+  assert.ok(after.provisioned_pool_id, 'the teardown routes by the pool that built it');
+  assert.equal(after.attempts, 0, 'attempts restart for the teardown');
+  assert.equal(after.provisioning_lock_token, before.provisioning_lock_token, 'lock_token continues its sequence');
+  assert.equal(after.teardown_handed_off, before.status === 'provisioning', 'a handed-off provision starts its teardown handed off');
+};
+
 const DRIVERS: Driver[] = [
   { action: 'accept', via: 'provider', act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/accept`) }) },
   { action: 'reject', via: 'provider', act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/reject`) }) },
-  { action: 'cancel', via: 'customer', act: async (id) => ({ res: await call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`) }) },
+  { action: 'cancel', via: 'customer', refusal: triggerRefusal, check: teardownOwned,
+    act: async (id) => ({ res: await call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`) }) },
+  { action: 'terminate', via: 'provider', refusal: triggerRefusal, check: teardownOwned,
+    act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/terminate`, { reason: 'state table' }) }) },
   {
     action: 'refund', via: 'operator payment', refusal: 'payment_only',
     act: async (id) => ({ res: await call(h, operator, 'POST', `/api/v1/contracts/${id}/payment`, { status: 'refunded' }) }),
-    check: (_, after) => assert.equal(after.payment_status, 'refunded'),
+    check: (before, after) => {
+      assert.equal(after.payment_status, 'refunded');
+      teardownOwned(before, after);
+    },
   },
   { action: 'retry', via: 'provider', act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/retry`) }),
     check: (_, after) => assert.equal(after.attempts, 0) },
@@ -182,7 +217,7 @@ const DRIVERS: Driver[] = [
   },
   {
     action: 'grant', via: 'claim', refusal: 'not_claimed',
-    act: async () => ({ claimed: await asA('POST', `${base(provider)}/contracts/claim`, { max: 1 }) }),
+    act: async () => ({ claimed: await asA('POST', `${base(provider)}/contracts/claim`, { max: 1, actions: ['provision', 'terminate'] }) }),
     check: (_, after) => assert.equal(after.provisioning_lock_agent, agent.publicKey),
   },
   { action: 'release', via: 'agent', act: async (id, token) => ({ res: await asA('DELETE', `${contractPath(id)}/lock`, { lock_token: token }) }),
@@ -220,18 +255,35 @@ const DRIVERS: Driver[] = [
     },
   },
   { action: 'handoff', via: 'agent', act: async (id, token) => ({ res: await asA('POST', `${contractPath(id)}/handoff`, { lock_token: token }) }),
-    check: leaseEnded('handed_off') },
+    check: (before, after) => {
+      leaseEnded('handed_off')(before, after);
+      assert.equal(after.teardown_handed_off, after.status === 'terminating', 'a teardown handed off waits for a person');
+    } },
+  {
+    action: 'terminated', via: 'agent',
+    act: async (id, token) => ({ res: await asA('POST', `${contractPath(id)}/terminated`, { lock_token: token }) }),
+    check: (before, after) => {
+      leaseEnded('terminated')(before, after);
+      assert.equal(after.terminated_by, agent.publicKey);
+      assert.ok(after.terminated_at instanceof Date);
+    },
+  },
 ];
 
 /** Actions of the table that no API drives yet, and why. */
-const NOT_DRIVEN: Partial<Record<ContractAction, string>> = {
-  terminate: 'teardown (v3): no terminate endpoint yet',
-  terminated: 'teardown (v3): no terminated confirmation yet',
-};
+const NOT_DRIVEN: Partial<Record<ContractAction, string>> = {};
 
-/** What the table expects of `action` on `status` today: the next status, or null (refused). */
+/**
+ * What the table expects of `action` on `status`: the next status, or null (refused). Every
+ * contract here was granted a lease (lock_token > 0), so a trigger never ends it `cancelled`
+ * unless the table says so; on a contract already ending it changes nothing (null here, 200 there).
+ */
 function expected(status: ContractStatus, action: ContractAction): ContractStatus | null {
-  return TEARDOWN_PENDING.includes(status) ? null : nextStatus(status, action);
+  if ((TRIGGERS as readonly string[]).includes(action)) {
+    const to = triggerTarget(status, action as Trigger, true);
+    return to === 'unchanged' ? null : to;
+  }
+  return nextStatus(status, action);
 }
 
 describe('what this test drives', () => {
@@ -246,14 +298,14 @@ describe('what this test drives', () => {
     }
   });
 
-  test('the teardown statuses the server does not serve yet cannot be entered by any driven action', () => {
-    for (const from of CONTRACT_STATUSES) {
-      if (TEARDOWN_PENDING.includes(from)) continue;
-      for (const { action } of DRIVERS) {
-        const to = nextStatus(from, action);
-        assert.ok(to === null || !TEARDOWN_PENDING.includes(to), `${from} --${action}--> ${to} would enter a status not served yet`);
-      }
+  test('a trigger on a contract never granted a lease ends it cancelled; on a granted one it starts the teardown', () => {
+    for (const t of TRIGGERS) {
+      assert.equal(triggerTarget('accepted', t, false), 'cancelled');
+      assert.equal(triggerTarget('accepted', t, true), 'terminating');
+      assert.equal(triggerTarget('provisioned', t, true), 'terminating');
+      for (const s of TEARDOWN_STATUSES) assert.equal(triggerTarget(s, t, true), 'unchanged');
     }
+    assert.equal(triggerTarget('requested', 'terminate', false), null, 'the provider rejects a requested contract instead');
   });
 });
 
@@ -290,7 +342,8 @@ for (const status of CONTRACT_STATUSES) {
             d.check?.(before, after);
             return;
           }
-          switch (d.refusal ?? 'conflict') {
+          const refusal = typeof d.refusal === 'function' ? d.refusal(status) : (d.refusal ?? 'conflict');
+          switch (refusal) {
             case 'conflict':
               assert.ok('res' in outcome);
               assertError(outcome.res, 409);
@@ -313,6 +366,10 @@ for (const status of CONTRACT_STATUSES) {
               assert.deepEqual(rest, restBefore, 'only the payment changed');
               return;
             }
+            case 'unchanged':
+              assert.ok('res' in outcome);
+              assert.equal(outcome.res.status, 200, outcome.res.text);
+              break;
           }
           assert.deepEqual(after, before, 'nothing changed');
         } finally {
@@ -332,10 +389,18 @@ describe('the provider finishing a handed-off contract', () => {
       check: (_, after) => assert.equal(after.provisioned_by, provider.publicKey) },
     { action: 'fail', via: 'provider', act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/failed`, { error_message: 'no disk' }) }),
       check: (_, after) => assert.ok(after.next_attempt_at !== null, 'back-off before the agents try again') },
+    { action: 'terminated', via: 'provider', act: async (id) => ({ res: await call(h, provider, 'POST', `${contractPath(id)}/terminated`, { note: 'gone' }) }),
+      check: (_, after) => {
+        assert.equal(after.terminated_by, provider.publicKey);
+        assert.equal(after.provisioning_lock_agent, null, 'a live lease is fenced off');
+        assert.equal(after.lease_outcome, 'closed', "the holder's token no longer confirms anything");
+      } },
   ];
   for (const status of CONTRACT_STATUSES) {
     for (const d of providerDrivers) {
-      const to = status === 'provisioning' ? expected(status, d.action) : null;
+      // Providers finish what was handed to them: a handed-off provision, or any teardown (by hand).
+      const theirs = d.action === 'terminated' ? ['terminating', 'termination_failed'] : ['provisioning'];
+      const to = theirs.includes(status) ? expected(status, d.action) : null;
       test(`${d.action} (provider) from ${status} ${to ? `→ ${to}` : 'is refused and changes nothing'}`, async () => {
         const id = await reach(status);
         try {

@@ -164,7 +164,7 @@ export class BoundClient {
 }
 
 /** Throws unless the answer is a success; returns it for chaining. */
-export function mustOk<T>(r: Res<T>, what = 'request'): Res<T> {
+export function mustOk<R extends Pick<Res, 'status' | 'text'>>(r: R, what = 'request'): R {
   if (r.status >= 300) throw new Error(`${what}: expected success, got ${r.status}: ${r.text}`);
   return r;
 }

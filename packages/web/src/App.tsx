@@ -1,5 +1,6 @@
 // Routes and the page frame. Everything under /dashboard/provider/ needs a signed-in,
 // registered provider; deep links survive sign-in (the URL is kept while the gate shows).
+import { lazy, Suspense } from 'react';
 import { createBrowserRouter, Navigate, NavLink, Outlet, RouterProvider } from 'react-router';
 import { useProvider } from './queries.js';
 import { useClient, useSession } from './session.js';
@@ -9,6 +10,8 @@ import { PoolsPage } from './pages/PoolsPage.js';
 import { PoolDetailPage } from './pages/PoolDetailPage.js';
 import { OfferingsPage } from './pages/OfferingsPage.js';
 import { ContractsPage } from './pages/ContractsPage.js';
+// Loaded when first opened: the other pages never need its code.
+const AuditPage = lazy(async () => ({ default: (await import('./pages/AuditPage.js')).AuditPage }));
 import { ErrorBox } from './components/bits.js';
 
 const router = createBrowserRouter(
@@ -20,6 +23,14 @@ const router = createBrowserRouter(
         { path: 'provider/pools/:poolId', element: <PoolDetailPage /> },
         { path: 'provider/offerings', element: <OfferingsPage /> },
         { path: 'provider/contracts', element: <ContractsPage /> },
+        {
+          path: 'provider/audit',
+          element: (
+            <Suspense fallback={<p className="page-status">Loading…</p>}>
+              <AuditPage />
+            </Suspense>
+          ),
+        },
         { path: '*', element: <Navigate to="/provider/pools" replace /> },
       ],
     },
@@ -42,7 +53,6 @@ function Registered() {
   const { signOut } = useSession();
   const client = useClient();
   const provider = useProvider();
-  if (provider.isPending) return <p className="page-status">Loading your provider account…</p>;
   if (provider.isError) {
     return (
       <div className="page-status">
@@ -58,6 +68,9 @@ function Registered() {
     );
   }
   if (provider.data === null) return <RegisterPage />;
+  // The page mounts, and starts its first query, while the account check is still in flight;
+  // it is shown once the account is known (an unregistered key gets the register form instead).
+  const known = provider.data !== undefined;
   return (
     <div className="app">
       <header className="topbar">
@@ -66,16 +79,18 @@ function Registered() {
           <NavLink to="/provider/pools">Pools</NavLink>
           <NavLink to="/provider/offerings">Offerings</NavLink>
           <NavLink to="/provider/contracts">Contracts</NavLink>
+          <NavLink to="/provider/audit">Audit</NavLink>
         </nav>
         <span className="spacer" />
         <span className="who" title={client.publicKey}>
-          <span data-provider-name>{provider.data.name}</span> <span className="mono muted">{client.publicKey.slice(0, 8)}…</span>
+          <span data-provider-name>{provider.data?.name}</span> <span className="mono muted">{client.publicKey.slice(0, 8)}…</span>
         </span>
         <button type="button" className="btn btn-small" onClick={() => signOut()}>
           Sign out
         </button>
       </header>
-      <main className="content">
+      {!known && <p className="page-status">Loading your provider account…</p>}
+      <main className="content" hidden={!known}>
         <Outlet />
       </main>
     </div>

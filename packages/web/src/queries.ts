@@ -1,13 +1,15 @@
 // React Query hooks: each reads one endpoint under its key from api/query-keys.ts, polled so
 // tables stay live without reloads.
 import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query';
-import type { ContractListQuery, OfferingListQuery, Provider } from '@dc/core';
+import type { AuditQuery, ContractListQuery, OfferingListQuery, PoolAgentListQuery, Provider, StatsWindow } from '@dc/core';
 import { ApiError, type Client } from './api/client.js';
 import { queryKeys } from './api/query-keys.js';
 import { useClient } from './session.js';
 
 /** How often live tables re-read the API (ms): an agent coming online shows within this. */
 const POLL_MS = 2500;
+/** Statistics move per bucket (a minute at the finest): re-read them less often. */
+const STATS_POLL_MS = 15_000;
 
 /** The registration, or null when this key has not registered a name yet (404). */
 export function useProvider() {
@@ -39,8 +41,20 @@ export function usePool(poolId: string) {
   const c = useClient();
   return useQuery({
     queryKey: queryKeys.pool(poolId),
-    queryFn: ({ signal }) => c.call('getPool', { params: { pool_id: poolId }, signal }),
+    // The agents come a page at a time from usePoolAgents; here only the pool and its counts.
+    queryFn: ({ signal }) => c.call('getPool', { params: { pool_id: poolId }, query: { agents_limit: 0 }, signal }),
     refetchInterval: POLL_MS,
+  });
+}
+
+/** One page of a pool's agents, filtered on the server (a 1,000-agent pool sends 100 rows). */
+export function usePoolAgents(poolId: string, q: PoolAgentListQuery) {
+  const c = useClient();
+  return useQuery({
+    queryKey: queryKeys.poolAgents(poolId, q),
+    queryFn: ({ signal }) => c.call('listPoolAgents', { params: { pool_id: poolId }, query: q, signal }),
+    refetchInterval: POLL_MS,
+    placeholderData: keepPreviousData,
   });
 }
 
@@ -84,5 +98,25 @@ export function useContractEvents(contractId: string) {
     queryKey: queryKeys.events(contractId),
     queryFn: async ({ signal }) => (await c.call('contractEvents', { params: { id: contractId }, signal })).items,
     refetchInterval: POLL_MS,
+  });
+}
+
+export function usePoolStats(poolId: string, window: StatsWindow) {
+  const c = useClient();
+  return useQuery({
+    queryKey: queryKeys.poolStats(poolId, window),
+    queryFn: ({ signal }) => c.call('poolStats', { params: { pool_id: poolId }, query: { window }, signal }),
+    refetchInterval: STATS_POLL_MS,
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useAudit(q: AuditQuery) {
+  const c = useClient();
+  return useQuery({
+    queryKey: queryKeys.auditPage(q),
+    queryFn: ({ signal }) => c.call('listAudit', { query: q, signal }),
+    refetchInterval: POLL_MS,
+    placeholderData: keepPreviousData,
   });
 }

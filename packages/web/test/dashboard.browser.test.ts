@@ -521,14 +521,19 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
   test('loading and error states are explicit; Retry recovers; an unknown pool says so', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    // The page may render its loading row before its signed request is out: release only a held one.
+    let arrived!: () => void;
+    const reached = new Promise<void>((r) => (arrived = r));
     let failing = false;
     await page.route('**/api/v1/providers/*/pools', async (route) => {
       if (failing) return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'The database is not reachable.' } }) });
+      arrived();
       await held;
       return route.continue();
     });
     await page.goto(`${base}/dashboard/provider/pools`);
     await expectText(page, 'table[data-table=pools] .dt-loading td', 'Loading…');
+    await reached;
     failing = true;
     release();
     // The held request goes through; the next ones (a reload) fail.

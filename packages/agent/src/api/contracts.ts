@@ -1,9 +1,12 @@
-// dc-api resource: the agent's provisioning endpoints (DESIGN.md "Provisioning (agent-signed)").
-import { ENDPOINTS, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, type WorkItem } from '@dc/core';
+// dc-api resource: the agent's provisioning and teardown endpoints (DESIGN.md "Provisioning
+// (agent-signed)", "Teardown after provisioning (v3)").
+import { ENDPOINTS, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, WORK_ACTIONS, type WorkItem } from '@dc/core';
 import type { Transport } from './transport.js';
 
 /** Extra time over a long-poll's `wait` before the request counts as hung. */
 const LONG_POLL_SLACK_MS = 15_000;
+/** dc-agent takes both kinds of work: building machines and tearing them down. */
+const ACTIONS = [...WORK_ACTIONS];
 
 export class ContractsApi {
   constructor(
@@ -15,12 +18,12 @@ export class ContractsApi {
     return { pubkey: this.providerPubkey, id };
   }
 
-  /** Leases up to `max` contracts, holding an empty answer up to `wait` seconds. */
+  /** Leases up to `max` contracts (teardowns first), holding an empty answer up to `wait` seconds. */
   async claim(opts: { max: number; exclude: string[]; wait: number }, signal?: AbortSignal): Promise<WorkItem[]> {
     const r = await this.t.call(ENDPOINTS.claim, {
       params: { pubkey: this.providerPubkey },
       query: { wait: opts.wait },
-      body: { max: opts.max, exclude: opts.exclude },
+      body: { max: opts.max, exclude: opts.exclude, actions: ACTIONS },
       signal,
       timeoutMs: opts.wait * 1000 + LONG_POLL_SLACK_MS,
     });
@@ -30,7 +33,7 @@ export class ContractsApi {
   async pendingProvision(opts: { limit: number; wait: number }, signal?: AbortSignal): Promise<WorkItem[]> {
     const r = await this.t.call(ENDPOINTS.pendingProvision, {
       params: { pubkey: this.providerPubkey },
-      query: { limit: opts.limit, wait: opts.wait },
+      query: { limit: opts.limit, wait: opts.wait, actions: ACTIONS.join(',') },
       signal,
       timeoutMs: opts.wait * 1000 + LONG_POLL_SLACK_MS,
     });
@@ -56,6 +59,11 @@ export class ContractsApi {
       body: { lock_token: lockToken, error_message: errorMessage.slice(0, ERROR_MESSAGE_MAX) || 'provisioning failed' },
       signal,
     });
+  }
+
+  /** Confirms a teardown lease: nothing carrying the contract's tag exists any more. */
+  terminated(id: string, lockToken: number, signal?: AbortSignal): Promise<WorkItem> {
+    return this.t.call(ENDPOINTS.terminated, { params: this.of(id), body: { lock_token: lockToken }, signal });
   }
 
   handoff(id: string, lockToken: number, note: string | undefined, signal?: AbortSignal): Promise<WorkItem> {

@@ -1,7 +1,8 @@
 // `dc-agent run`: wires the loops together and owns the shutdown order.
 //
-//   heartbeat-loop   keeps the agent online
-//   claim-loop       takes work while there is a free slot
+//   heartbeat-loop   keeps the agent online, advertises the actions it takes and its host_scope,
+//                    and reports the inventory of tagged machines (at most every 10 minutes)
+//   claim-loop       takes work (teardowns first, then provisions) while there is a free slot
 //   jobs             one per leased contract (lease-loop renews each lease)
 //
 // SIGTERM: stop taking work, let running contracts finish for shutdown_grace_seconds, then abort
@@ -56,6 +57,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonResult> {
       pool_id: config.agent.poolId,
       pool_name: config.agent.poolName,
       provisioner_type: provisioner.type,
+      host_scope: provisioner.hostScope,
       started_at: new Date().toISOString(),
     },
     (err) => log.warn('state.write_failed', `cannot write the state file ${config.agent.stateFile}: ${err.message} (dc-agent status will not show this run)`),
@@ -101,8 +103,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonResult> {
   if (opts.force.aborted) onForce();
 
   const jobs = new JobRunner(ctx, jobsCtrl.signal);
-  log.info('agent.started', `dc-agent ${AGENT_VERSION} started: pool ${config.agent.poolName ?? config.agent.poolId}, provisioner ${provisioner.type}, up to ${config.agent.maxConcurrent} contracts at once`, {
+  log.info('agent.started', `dc-agent ${AGENT_VERSION} started: pool ${config.agent.poolName ?? config.agent.poolId}, provisioner ${provisioner.type} (host scope ${provisioner.hostScope}), up to ${config.agent.maxConcurrent} contracts at once`, {
     agent_pubkey: identity.publicKey,
+    host_scope: provisioner.hostScope,
     pool_id: config.agent.poolId,
     api_url: config.agent.apiUrl,
   });
@@ -134,7 +137,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonResult> {
 
 /**
  * A claim cut off by shutdown may still have been granted on the server. pending-provision lists
- * contracts leased to us; with no job left running, any such lease is an orphan: release it.
+ * contracts (provisions and teardowns) leased to us; with no job left running, any such lease is
+ * an orphan: release it.
  */
 async function releaseOrphans(ctx: DaemonContext): Promise<void> {
   try {

@@ -1,6 +1,7 @@
-// Takes work: `POST …/contracts/claim?wait=N` (long-poll, one round trip per grant). Against an
-// API without claim (404) it falls back to pending-provision + lock, skipping contracts another
-// agent locked first (409). When the API answers an empty long-poll at once (no long-poll
+// Takes work, provisions and teardowns alike (the API hands out teardowns first):
+// `POST …/contracts/claim?wait=N` (long-poll, one round trip per grant). Against an API without
+// claim (404) it falls back to pending-provision + lock, skipping contracts another agent locked
+// first or whose teardown belongs to the agent that built the machine (409). When the API answers an empty long-poll at once (no long-poll
 // support), it sleeps poll_interval_seconds between polls.
 import type { WorkItem } from '@dc/core';
 import { ApiError, classify, errorMessage } from '../errors.js';

@@ -1,26 +1,44 @@
 // Heartbeats at the pace the API asks for (next_heartbeat_seconds), so the dashboard shows the
 // agent online. While the API is unreachable it backs off with jitter, never slower than that pace.
+// Each heartbeat advertises the work this agent takes (`actions`) and the hypervisor it manages
+// (`host_scope`): the API offers teardowns only to agents that can see the machine. At most every
+// INVENTORY_INTERVAL_MS it also reports the contract ids of the tagged machines the provisioner
+// sees, so pool detail can list orphans and ghosts.
+import { WORK_ACTIONS } from '@dc/core';
 import { classify, errorMessage } from '../errors.js';
-import { Backoff, pause } from '../util.js';
+import { Backoff, linkSignals, pause } from '../util.js';
 import { AGENT_VERSION } from '../version.js';
 import type { DaemonContext } from './context.js';
 
 /** Until the API has told us its pace. */
 const DEFAULT_INTERVAL_S = 30;
+/** DESIGN.md: inventory is sent at most every 10 minutes. */
+export const INVENTORY_INTERVAL_MS = 10 * 60_000;
+/** Listing the machines must not hold up a heartbeat for long. */
+const INVENTORY_TIMEOUT_MS = 60_000;
 
 export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => number, signal: AbortSignal): Promise<void> {
   const backoff = new Backoff(1000, ctx.cfg.maxBackoffSeconds * 1000);
   let intervalMs = DEFAULT_INTERVAL_S * 1000;
   let connected = false;
+  // Free-form beyond actions and host_scope (which decide who may take a teardown).
+  const capabilities = { max_concurrent: ctx.cfg.maxConcurrent, long_poll: true, claim: true, actions: [...WORK_ACTIONS], host_scope: ctx.provisioner.hostScope };
+  /** When an inventory was last delivered (or the provisioner could not make one). */
+  let inventoryAt = -Infinity;
   while (!signal.aborted) {
     let waitMs: number;
+    const inventory = Date.now() - inventoryAt >= INVENTORY_INTERVAL_MS ? await takeInventory(ctx, signal) : undefined;
+    if (inventory === null) inventoryAt = Date.now(); // nothing to report: ask again next interval
     try {
       const r = await ctx.api.agents.heartbeat(
         {
           version: AGENT_VERSION,
           provisioner_type: ctx.provisioner.type,
           active_contracts: activeContracts(),
-          capabilities: { max_concurrent: ctx.cfg.maxConcurrent, long_poll: true, claim: true },
+          // Every heartbeat: the API bounds grants by it and the dashboard shows work against it.
+          max_concurrent: ctx.cfg.maxConcurrent,
+          capabilities,
+          ...(inventory ? { inventory } : {}),
         },
         signal,
       );
@@ -28,6 +46,11 @@ export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => n
       waitMs = intervalMs;
       const now = new Date().toISOString();
       ctx.state.update({ last_heartbeat_at: now, api_reachable: true, pool_name: r.pool_name ?? ctx.state.current.pool_name });
+      if (inventory) {
+        inventoryAt = Date.now();
+        ctx.state.update({ last_inventory_at: now, inventory_count: inventory.length });
+        ctx.log.info('inventory.sent', `reported ${inventory.length} tagged machines`, { machines: inventory.length });
+      }
       if (!connected || backoff.attempts > 0) {
         ctx.log.info('heartbeat.ok', `connected to ${ctx.cfg.apiUrl} (pool ${r.pool_name ?? r.pool_id ?? 'none'}); heartbeat every ${intervalMs / 1000} s`, {
           pool_id: r.pool_id,
@@ -48,5 +71,21 @@ export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => n
       ctx.state.update({ api_reachable: false, last_error: errorMessage(err) });
     }
     if (!(await pause(waitMs, signal))) break;
+  }
+}
+
+/**
+ * The provisioner's list of tagged machines; null when it cannot list them or listing failed (an
+ * empty list would claim every provisioned contract's machine is missing).
+ */
+async function takeInventory(ctx: DaemonContext, signal: AbortSignal): Promise<string[] | null> {
+  const limit = linkSignals(signal, AbortSignal.timeout(INVENTORY_TIMEOUT_MS));
+  try {
+    return await ctx.provisioner.inventory(limit.signal);
+  } catch (err) {
+    if (!signal.aborted) ctx.log.warn('inventory.failed', `could not list the tagged machines: ${errorMessage(err)}; the heartbeat goes without an inventory`);
+    return null;
+  } finally {
+    limit.dispose();
   }
 }

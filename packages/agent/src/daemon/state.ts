@@ -2,12 +2,16 @@
 // heartbeat, contracts in flight. Written atomically (temporary file, then rename), at most a few
 // times a second; losing it loses nothing but what status shows.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { WorkAction } from '@dc/core';
 
-export type JobPhase = 'provisioning' | 'confirming' | 'tearing_down' | 'releasing';
+/** tearing_down: a teardown lease's work; cleaning_up: removing what a failed or lost attempt created. */
+export type JobPhase = 'provisioning' | 'tearing_down' | 'confirming' | 'cleaning_up' | 'releasing';
 
 export interface InFlight {
   contract_id: string;
   offering_id: string;
+  /** What the lease is for (a provision becomes a teardown when its contract ends meanwhile). */
+  action: WorkAction;
   lock_token: number;
   phase: JobPhase;
   started_at: string;
@@ -21,6 +25,7 @@ export interface AgentState {
   pool_id: string;
   pool_name: string | null;
   provisioner_type: string;
+  host_scope: string;
   started_at: string;
   updated_at: string;
   stopped_at: string | null;
@@ -29,7 +34,11 @@ export interface AgentState {
   api_reachable: boolean | null;
   last_error: string | null;
   in_flight: InFlight[];
-  counts: { provisioned: number; handed_off: number; failed: number; torn_down: number };
+  /** torn_down: own attempts cleaned up; terminated: teardowns confirmed. */
+  counts: { provisioned: number; handed_off: number; failed: number; torn_down: number; terminated: number };
+  /** When the last inventory was sent, and how many machines it listed. */
+  last_inventory_at: string | null;
+  inventory_count: number | null;
 }
 
 const WRITE_DELAY_MS = 200;
@@ -41,7 +50,10 @@ export class StateFile {
 
   constructor(
     readonly path: string,
-    initial: Omit<AgentState, 'updated_at' | 'stopped_at' | 'exit_code' | 'last_heartbeat_at' | 'api_reachable' | 'last_error' | 'in_flight' | 'counts'>,
+    initial: Omit<
+      AgentState,
+      'updated_at' | 'stopped_at' | 'exit_code' | 'last_heartbeat_at' | 'api_reachable' | 'last_error' | 'in_flight' | 'counts' | 'last_inventory_at' | 'inventory_count'
+    >,
     private readonly onWriteError: (err: Error) => void = () => undefined,
   ) {
     this.state = {
@@ -53,7 +65,9 @@ export class StateFile {
       api_reachable: null,
       last_error: null,
       in_flight: [],
-      counts: { provisioned: 0, handed_off: 0, failed: 0, torn_down: 0 },
+      counts: { provisioned: 0, handed_off: 0, failed: 0, torn_down: 0, terminated: 0 },
+      last_inventory_at: null,
+      inventory_count: null,
     };
     this.flush();
   }

@@ -1,15 +1,18 @@
 // The manual provisioner: tells a person (a log line, and a webhook when configured) and hands the
-// contract off; the person completes it through the provider API or the dashboard.
+// contract off; the person completes it through the provider API or the dashboard. Teardowns are
+// handed off the same way: a person removes the machine and marks the contract terminated.
 import type { Reader } from '../config-reader.js';
 import { errorMessage } from '../errors.js';
 import { httpRequest } from '../http.js';
 import type { Logger } from '../log.js';
 import { AGENT_VERSION } from '../version.js';
-import type { ProvisionJob, ProvisionOutcome, Provisioner, ProvisionerModule } from './types.js';
+import { defaultHostScope, readHostScope } from './identity.js';
+import type { ProvisionJob, ProvisionOutcome, Provisioner, ProvisionerModule, TeardownJob, TeardownOutcome } from './types.js';
 
 export interface ManualConfig {
   webhookUrl: string | null;
   webhookTimeoutSeconds: number;
+  hostScope?: string | null;
 }
 
 /** Its section is optional: a manual pool works with no settings at all. */
@@ -18,6 +21,7 @@ function readManualConfig(p: Reader): ManualConfig {
   const cfg: ManualConfig = {
     webhookUrl: m.url('webhook_url'),
     webhookTimeoutSeconds: m.num('webhook_timeout_seconds', { dflt: 10, min: 0.1, max: 300, integer: false }),
+    hostScope: readHostScope(m),
   };
   m.noOthers();
   return cfg;
@@ -37,11 +41,14 @@ export const manualProvisioner: ProvisionerModule<'manual', ManualConfig> = {
 
 export class ManualProvisioner implements Provisioner {
   readonly type = 'manual' as const;
+  readonly hostScope: string;
 
   constructor(
     private readonly cfg: ManualConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.hostScope = cfg.hostScope ?? defaultHostScope();
+  }
 
   async provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome> {
     const summary = this.summary('contract.handoff', job);
@@ -63,9 +70,33 @@ export class ManualProvisioner implements Provisioner {
     return { kind: 'handoff', note };
   }
 
-  async terminate(job: ProvisionJob, signal: AbortSignal): Promise<void> {
-    this.log.warn('manual.terminate', `contract ${job.contractId} was handed off but its lease ended; make sure a person does not provision it twice`, { contract_id: job.contractId });
-    if (this.cfg.webhookUrl) await this.notify(this.summary('contract.withdrawn', job), signal).catch(() => undefined);
+  /** Hands the teardown to a person (with the contract's instance details, to find the machine). */
+  async terminate(job: TeardownJob, signal: AbortSignal): Promise<TeardownOutcome> {
+    if (job.why === 'cleanup') {
+      // Nothing was built by the agent; a person may have been told already.
+      this.log.warn('manual.withdrawn', `contract ${job.contractId} was handed off but its lease ended; make sure a person does not provision it twice`, { contract_id: job.contractId });
+      if (this.cfg.webhookUrl) await this.notify(this.summary('contract.withdrawn', job), signal).catch(() => undefined);
+      return { kind: 'terminated' };
+    }
+    this.log.warn('manual.terminate', `contract ${job.contractId} ended: a person must remove its machine, then mark it terminated in the dashboard or with POST …/contracts/${job.contractId}/terminated`, {
+      contract_id: job.contractId,
+    });
+    let note = 'teardown handed off to a person (manual provisioner)';
+    if (this.cfg.webhookUrl) {
+      try {
+        await this.notify({ ...this.summary('contract.terminate', job), instance_details: job.instanceDetails }, signal);
+        note += '; webhook notified';
+      } catch (err) {
+        this.log.warn('manual.webhook_failed', `webhook ${this.cfg.webhookUrl} failed: ${errorMessage(err)}`, { contract_id: job.contractId });
+        note += '; webhook failed';
+      }
+    }
+    return { kind: 'handoff', note };
+  }
+
+  /** A person keeps the machines: the agent cannot list them. */
+  async inventory(): Promise<null> {
+    return null;
   }
 
   async check(): Promise<string> {

@@ -2,16 +2,25 @@
 // as JSON on stdin only (customer-supplied values never reach an environment or argv, where a
 // shell or `ps` would see them); the environment carries only DC_* values the provider or the
 // platform chose. When dc-agent runs as root, the script runs as the configured unprivileged user.
+// The script must mark what it creates with DC_CONTRACT_TAG (`dc-<contract_id>`) and, on
+// terminate, remove whatever carries that tag: the agent has no other way to know its machines.
 import { spawn, execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { PLACEHOLDER, tomlString, type Reader } from '../config-reader.js';
 import type { Logger } from '../log.js';
 import { AGENT_VERSION } from '../version.js';
 import { Tail, abortErrorOf } from '../util.js';
-import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type ProvisionerModule } from './types.js';
+import { contractOfTag, contractTag, defaultHostScope, inventoryOf, readHostScope } from './identity.js';
+import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type ProvisionerModule, type TeardownJob, type TeardownOutcome } from './types.js';
 
 export interface ScriptConfig {
   command: string;
+  /** Runs terminations instead of `command` when set. */
+  terminateCommand?: string | null;
+  /** Prints the contract ids of the machines it sees (heartbeat inventory); none when unset. */
+  inventoryCommand?: string | null;
+  /** Defaults to this host's name. */
+  hostScope?: string | null;
   /** The unprivileged user the script runs as when the agent runs as root. */
   user: string;
   timeoutSeconds: number;
@@ -23,6 +32,9 @@ function readScriptConfig(p: Reader): ScriptConfig {
   const s = p.section('script');
   const cfg: ScriptConfig = {
     command: s.path('command', { required: true, hint: 'the path of your provisioning executable' })!,
+    terminateCommand: s.path('terminate_command'),
+    inventoryCommand: s.path('inventory_command'),
+    hostScope: readHostScope(s),
     user: s.str('user', { dflt: 'dc-agent', pattern: /^[a-z_][a-z0-9_-]*\$?$/, hint: 'a user name' })!,
     timeoutSeconds: s.num('timeout_seconds', { dflt: 900, min: 0.1, max: 86_400, integer: false }),
     env: s.stringMap('env'),
@@ -37,16 +49,24 @@ export const scriptProvisioner: ProvisionerModule<'script', ScriptConfig> = {
   configTemplate: [
     `[provisioner.script]`,
     `# The executable that provisions one contract: the contract arrives as JSON on stdin,`,
-    `# DC_ACTION=provision|terminate, DC_CONTRACT_ID and DC_OFFERING_ID in the environment;`,
-    `# it prints the instance details as one JSON object on stdout and exits 0.`,
+    `# DC_ACTION=provision|terminate, DC_CONTRACT_ID, DC_CONTRACT_TAG and DC_OFFERING_ID in the`,
+    `# environment; it prints the instance details as one JSON object on stdout and exits 0.`,
+    `# It must tag what it creates with DC_CONTRACT_TAG (dc-<contract_id>), and on terminate remove`,
+    `# everything carrying that tag (exit 0 when nothing does).`,
     `command = ${tomlString(PLACEHOLDER)}`,
+    `# terminate_command = "/usr/local/bin/dc-terminate"  # default: command, with DC_ACTION=terminate`,
+    `# Optional: prints a JSON array of the contract ids of the tagged machines it sees.`,
+    `# inventory_command = "/usr/local/bin/dc-inventory"`,
+    `# Agents with the same host_scope may tear down each other's machines (default: host name).`,
+    `# host_scope = "rack-1"`,
     `# When dc-agent runs as root, the script runs as this unprivileged user.`,
     `user = "dc-agent"`,
     `timeout_seconds = 900`,
     `# env = { EXAMPLE = "value" }`,
   ],
   nextSteps: [
-    `command          the path of your provisioning executable (contract JSON on stdin, instance details JSON on stdout)`,
+    `command          the path of your provisioning executable (contract JSON on stdin, instance details JSON on stdout);`,
+    `                 it must tag each machine with DC_CONTRACT_TAG and remove the tagged machines on terminate`,
     `user             the unprivileged user it runs as when dc-agent runs as root (default dc-agent)`,
     `timeout_seconds  how long one run may take (default 900)`,
   ],
@@ -59,7 +79,7 @@ const STDERR_TAIL_CHARS = 2000;
 const KILL_GRACE_MS = 3000;
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export type ScriptAction = 'provision' | 'terminate';
+export type ScriptAction = 'provision' | 'terminate' | 'inventory';
 
 export interface RunAs {
   uid: number;
@@ -88,16 +108,19 @@ export function lookupUser(user: string): RunAs {
 
 export class ScriptProvisioner implements Provisioner {
   readonly type = 'script' as const;
+  readonly hostScope: string;
 
   constructor(
     private readonly cfg: ScriptConfig,
     private readonly log: Logger,
     /** Overridable for tests; by default root drops to cfg.user and anyone else runs as self. */
     private readonly isRoot: boolean = process.getuid?.() === 0,
-  ) {}
+  ) {
+    this.hostScope = cfg.hostScope ?? defaultHostScope();
+  }
 
   async provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome> {
-    const out = await this.run('provision', job, signal);
+    const out = await this.run('provision', this.cfg.command, this.stdinDocument('provision', job, null), jobEnv(job), signal);
     let details: unknown;
     try {
       details = JSON.parse(out.stdout);
@@ -107,37 +130,69 @@ export class ScriptProvisioner implements Provisioner {
     if (typeof details !== 'object' || details === null || Array.isArray(details)) {
       throw new ProvisionError(`script must print a JSON object of instance details on stdout, got ${JSON.stringify(details).slice(0, 200)}${tailNote(out.stderr)}`);
     }
-    return { kind: 'provisioned', details: details as Record<string, unknown> };
+    // The script may name a narrower scope itself; otherwise the agent's.
+    return { kind: 'provisioned', details: { host_scope: this.hostScope, ...(details as Record<string, unknown>) } };
   }
 
-  async terminate(job: ProvisionJob, signal: AbortSignal, details?: Record<string, unknown> | null): Promise<void> {
-    await this.run('terminate', job, signal, details ?? null);
+  async terminate(job: TeardownJob, signal: AbortSignal): Promise<TeardownOutcome> {
+    const command = this.cfg.terminateCommand ?? this.cfg.command;
+    await this.run('terminate', command, this.stdinDocument('terminate', job, job.instanceDetails), jobEnv(job), signal);
+    return { kind: 'terminated' };
+  }
+
+  /** inventory_command's answer: a JSON array of contract ids (or of `dc-<id>` tags). */
+  async inventory(signal: AbortSignal): Promise<string[] | null> {
+    if (!this.cfg.inventoryCommand) return null;
+    const out = await this.run('inventory', this.cfg.inventoryCommand, { action: 'inventory', host_scope: this.hostScope }, {}, signal);
+    let list: unknown;
+    try {
+      list = JSON.parse(out.stdout);
+    } catch {
+      list = null;
+    }
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
+      throw new ProvisionError(`inventory_command must print a JSON array of contract ids, got ${JSON.stringify(out.stdout.slice(0, 200))}${tailNote(out.stderr)}`);
+    }
+    return inventoryOf(list.map((x: string) => contractOfTag(x) ?? contractOfTag(contractTag(x))).filter((id): id is string => id !== null));
   }
 
   async check(): Promise<string> {
-    const st = statSync(this.cfg.command, { throwIfNoEntry: false });
-    if (!st) throw new ProvisionError(`provisioner.script.command ${this.cfg.command} does not exist.`);
-    if (!st.isFile()) throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not a file.`);
+    const commands: [string, string | null | undefined][] = [
+      ['command', this.cfg.command],
+      ['terminate_command', this.cfg.terminateCommand],
+      ['inventory_command', this.cfg.inventoryCommand],
+    ];
+    let who = '';
+    for (const [key, command] of commands) if (command) who = this.checkExecutable(key, command);
+    return `${this.cfg.command} (${who}), host scope ${this.hostScope}`;
+  }
+
+  private checkExecutable(key: string, command: string): string {
+    const st = statSync(command, { throwIfNoEntry: false });
+    if (!st) throw new ProvisionError(`provisioner.script.${key} ${command} does not exist.`);
+    if (!st.isFile()) throw new ProvisionError(`provisioner.script.${key} ${command} is not a file.`);
     if (this.isRoot) {
       const who = lookupUser(this.cfg.user);
       if ((st.mode & 0o001) === 0 && !(st.uid === who.uid && st.mode & 0o100) && !(st.gid === who.gid && st.mode & 0o010)) {
-        throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not executable by user ${this.cfg.user}.`);
+        throw new ProvisionError(`provisioner.script.${key} ${command} is not executable by user ${this.cfg.user}.`);
       }
-      return `${this.cfg.command} (runs as ${who.user}, uid ${who.uid})`;
+      return `runs as ${who.user}, uid ${who.uid}`;
     }
     try {
-      accessSync(this.cfg.command, constants.X_OK);
+      accessSync(command, constants.X_OK);
     } catch {
-      throw new ProvisionError(`provisioner.script.command ${this.cfg.command} is not executable by this user.`);
+      throw new ProvisionError(`provisioner.script.${key} ${command} is not executable by this user.`);
     }
-    return `${this.cfg.command} (runs as this user)`;
+    return 'runs as this user';
   }
 
   /** The contract as the script reads it on stdin. */
-  static stdinDocument(action: ScriptAction, job: ProvisionJob, details: Record<string, unknown> | null): Record<string, unknown> {
+  stdinDocument(action: 'provision' | 'terminate', job: ProvisionJob, details: Record<string, unknown> | null): Record<string, unknown> {
     return {
       action,
       contract_id: job.contractId,
+      contract_tag: contractTag(job.contractId),
+      host_scope: this.hostScope,
       offering_id: job.offeringId,
       provider_pubkey: job.providerPubkey,
       customer_pubkey: job.customerPubkey,
@@ -149,7 +204,7 @@ export class ScriptProvisioner implements Provisioner {
     };
   }
 
-  private run(action: ScriptAction, job: ProvisionJob, signal: AbortSignal, details: Record<string, unknown> | null = null): Promise<{ stdout: string; stderr: string }> {
+  private run(action: ScriptAction, command: string, stdin: Record<string, unknown>, jobEnv: Record<string, string>, signal: AbortSignal): Promise<{ stdout: string; stderr: string }> {
     const runAs = this.isRoot ? lookupUser(this.cfg.user) : null;
     const env: Record<string, string> = {
       PATH: SAFE_PATH,
@@ -158,20 +213,19 @@ export class ScriptProvisioner implements Provisioner {
       ...(runAs ? { USER: runAs.user, LOGNAME: runAs.user } : {}),
       ...this.cfg.env,
       DC_ACTION: action,
-      DC_CONTRACT_ID: job.contractId,
-      DC_OFFERING_ID: job.offeringId,
-      DC_POOL_ID: job.poolId,
+      ...jobEnv,
+      DC_HOST_SCOPE: this.hostScope,
       DC_AGENT_VERSION: AGENT_VERSION,
     };
-    const input = JSON.stringify(ScriptProvisioner.stdinDocument(action, job, details));
+    const input = JSON.stringify(stdin);
     const timeoutMs = this.cfg.timeoutSeconds * 1000;
-    const log = this.log.child({ contract_id: job.contractId, action });
+    const log = this.log.child({ ...(jobEnv.DC_CONTRACT_ID ? { contract_id: jobEnv.DC_CONTRACT_ID } : {}), action });
 
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(abortErrorOf(signal));
       let child;
       try {
-        child = spawn(this.cfg.command, [], {
+        child = spawn(command, [], {
           cwd: '/',
           env,
           // Its own process group, so a timeout or abort also stops what the script started.
@@ -180,7 +234,7 @@ export class ScriptProvisioner implements Provisioner {
           ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
         });
       } catch (err) {
-        return reject(new ProvisionError(`cannot run ${this.cfg.command}: ${(err as Error).message}`));
+        return reject(new ProvisionError(`cannot run ${command}: ${(err as Error).message}`));
       }
       const stdout: Buffer[] = [];
       let stdoutBytes = 0;
@@ -208,7 +262,7 @@ export class ScriptProvisioner implements Provisioner {
         /* the script need not read stdin (EPIPE) */
       });
       child.stdin.end(input);
-      log.debug('script.started', `running ${this.cfg.command} (${action})`, { pid: child.pid, user: runAs?.user ?? null });
+      log.debug('script.started', `running ${command} (${action})`, { pid: child.pid, user: runAs?.user ?? null });
 
       // A background process the script left behind may hold stdout open: don't wait for it.
       child.on('exit', () => {
@@ -218,7 +272,7 @@ export class ScriptProvisioner implements Provisioner {
         }, 2000).unref();
       });
       child.on('error', (err) => {
-        failure ??= new ProvisionError(`cannot run ${this.cfg.command}: ${err.message}`);
+        failure ??= new ProvisionError(`cannot run ${command}: ${err.message}`);
       });
       child.on('close', (code, sig) => {
         clearTimeout(timer);
@@ -236,6 +290,11 @@ export class ScriptProvisioner implements Provisioner {
       });
     });
   }
+}
+
+/** The contract's values a script may see in its environment (none of them customer-supplied). */
+function jobEnv(job: ProvisionJob): Record<string, string> {
+  return { DC_CONTRACT_ID: job.contractId, DC_CONTRACT_TAG: contractTag(job.contractId), DC_OFFERING_ID: job.offeringId, DC_POOL_ID: job.poolId };
 }
 
 function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {

@@ -18,21 +18,48 @@ export interface ProvisionJob {
   provisionerConfig: Record<string, unknown> | null;
 }
 
+/** A teardown: the contract and the instance details its provision reported (null if none were confirmed). */
+export interface TeardownJob extends ProvisionJob {
+  instanceDetails: Record<string, unknown> | null;
+  /**
+   * `teardown`: the contract ended (a teardown lease). `cleanup`: this agent removes what its own
+   * provision attempt created, before reporting it failed or after losing its lease.
+   */
+  why: 'teardown' | 'cleanup';
+}
+
 export type ProvisionOutcome =
   /** The machine exists; `details` are shown to the customer. */
   | { kind: 'provisioned'; details: Record<string, unknown> }
   /** A person completes it (manual provisioning). */
   | { kind: 'handoff'; note: string };
 
+export type TeardownOutcome =
+  /** Nothing carrying the contract's tag exists any more (also when nothing ever did). */
+  | { kind: 'terminated' }
+  /** A person removes it (manual provisioning). */
+  | { kind: 'handoff'; note: string };
+
 export interface Provisioner {
   readonly type: ProvisionerType;
+  /**
+   * The hypervisor or cluster this agent manages (heartbeat `capabilities.host_scope`, and every
+   * provision's `instance_details.host_scope`): agents with the same scope can see each other's
+   * machines, so one may tear down what another built.
+   */
+  readonly hostScope: string;
   /**
    * Creates the machine. Must be idempotent for the same contract (a restarted agent resumes its
    * own lease) and should stop promptly when `signal` fires (lease lost, shutdown).
    */
   provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome>;
-  /** Removes whatever provision created for the contract; a no-op when there is nothing. */
-  terminate(job: ProvisionJob, signal: AbortSignal, details?: Record<string, unknown> | null): Promise<void>;
+  /**
+   * Removes every machine that carries the contract's tag (never one found by a recorded numeric
+   * id: hypervisors reuse them); nothing to remove is success. Idempotent.
+   */
+  terminate(job: TeardownJob, signal: AbortSignal): Promise<TeardownOutcome>;
+  /** The contract ids of the tagged machines it sees, or null when it cannot tell. */
+  inventory(signal: AbortSignal): Promise<string[] | null>;
   /** For doctor: checks the hypervisor or executable is reachable; resolves to a short description. */
   check(signal: AbortSignal): Promise<string>;
 }

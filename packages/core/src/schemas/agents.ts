@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LABEL, VERSION } from '../limits.js';
+import { CONTRACT_ID_MAX, HOST_SCOPE_MAX, INVENTORY_MAX, LABEL, VERSION } from '../limits.js';
+import { WORK_ACTIONS } from '../contract-states.js';
 import { AnyObject, Nullable, ProvisionerType, Pubkey, RuleString } from './common.js';
 
 export const PERMISSIONS = ['fetch_contracts', 'heartbeat', 'provision'] as const;
@@ -34,7 +35,23 @@ export const HeartbeatInput = Type.Object({
   version: RuleString(VERSION),
   provisioner_type: Type.Optional(ProvisionerType),
   active_contracts: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-  capabilities: Type.Optional(AnyObject),
+  /** The agent's concurrency limit; omitted keeps the last value, never sent means unlimited. */
+  max_concurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' })),
+  /**
+   * Free-form, ≤ 8 KiB; v3 reads `actions` (the work it takes: provision, terminate) and
+   * `host_scope` (the hypervisor or cluster it manages), which decide who may take a teardown.
+   */
+  capabilities: Type.Optional(
+    Type.Object(
+      {
+        actions: Type.Optional(Type.Array(Type.String({ enum: [...WORK_ACTIONS] }), { maxItems: WORK_ACTIONS.length, uniqueItems: true, description: 'provision and/or terminate' })),
+        host_scope: Type.Optional(Type.String({ minLength: 1, maxLength: HOST_SCOPE_MAX, description: `1 to ${HOST_SCOPE_MAX} characters naming the hypervisor or cluster` })),
+      },
+      { additionalProperties: true },
+    ),
+  ),
+  /** Contract ids of the tagged machines the agent sees (≤ 10,000); omitted keeps the last report. */
+  inventory: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: CONTRACT_ID_MAX }), { maxItems: INVENTORY_MAX, description: `at most ${INVENTORY_MAX} contract ids` })),
 });
 export type HeartbeatInput = Static<typeof HeartbeatInput>;
 export const HeartbeatResult = Type.Object({

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CONTRACT_STATUSES, PAYMENT_STATUSES, type ContractStatus, type PaymentStatus } from '../contract-states.js';
-import { HOSTNAME, OFFERING_ID, OS_IMAGE } from '../limits.js';
+import { CONTRACT_STATUSES, PAYMENT_STATUSES, WORK_ACTIONS, type ContractStatus, type PaymentStatus, type WorkAction } from '../contract-states.js';
+import { HANDOFF_NOTE_MAX, HOSTNAME, OFFERING_ID, OS_IMAGE } from '../limits.js';
 import { AnyObject, DateTime, Nullable, NullableDateTime, Pubkey, RuleString } from './common.js';
 import { ListQuery } from './offerings.js';
 import { RegionIdSchema } from './pools.js';
@@ -60,6 +60,15 @@ export const Contract = Type.Object({
   provisioned_by_label: Nullable(Type.String()),
   provisioned_at: NullableDateTime,
   instance_details: Nullable(AnyObject),
+  /** v3 teardown: the pool whose agent built the machine (teardowns route by it), the agent that owns its teardown (sticky owner), the hypervisor scope it lives in. */
+  provisioned_pool_id: Nullable(Type.String()),
+  teardown_owner: Nullable(Type.String()),
+  host_scope: Nullable(Type.String()),
+  /** A teardown handed off to a person (manual): the provider confirms it with …/terminated. */
+  teardown_handed_off: Type.Boolean(),
+  terminated_at: NullableDateTime,
+  /** The agent that confirmed the teardown, or the provider who marked it terminated by hand. */
+  terminated_by: Nullable(Type.String()),
   ssh_pubkey: Nullable(Type.String()),
   instance_config: Nullable(AnyObject),
   offering_name: Nullable(Type.String()),
@@ -70,18 +79,37 @@ export type Contract = Static<typeof Contract>;
 
 export const ContractListQuery = Type.Composite([ListQuery, Type.Object({ status: Type.Optional(ContractStatusSchema) })]);
 export type ContractListQuery = Static<typeof ContractListQuery>;
+/** Contracts counted exactly up to this many matches; beyond, `total` is the planner's estimate. */
+export const CONTRACT_COUNT_EXACT_MAX = 10_000;
+export const ContractPage = Type.Object({
+  items: Type.Array(Contract),
+  total: Type.Integer(),
+  /** Present and true when more than CONTRACT_COUNT_EXACT_MAX match: `total` is then an estimate ("about"). */
+  total_estimated: Type.Optional(Type.Boolean()),
+});
+export type ContractPage = Static<typeof ContractPage>;
 
 export const CONTRACT_EVENTS = [
   'granted', 'renewed', 'released', 'expired', 'provisioned', 'failed', 'handed_off', 'cancelled', 'retried',
   'terminate_requested', 'terminated', 'termination_failed',
 ] as const;
 export type ContractEventKind = (typeof CONTRACT_EVENTS)[number];
+export const WorkActionSchema = Type.Unsafe<WorkAction>(Type.String({ enum: [...WORK_ACTIONS], description: 'provision or terminate' }));
 export const ContractEvent = Type.Object({
   event_id: Type.Integer(),
   at: DateTime,
   event: Type.Unsafe<ContractEventKind>(Type.String({ enum: [...CONTRACT_EVENTS] })),
+  /** Whether the event belongs to building the machine or tearing it down. */
+  action: WorkActionSchema,
   agent_pubkey: Nullable(Type.String()),
   lock_token: Type.Integer(),
   detail: Nullable(Type.String()),
 });
 export type ContractEvent = Static<typeof ContractEvent>;
+
+/** Provider's POST …/contracts/{id}/terminate. */
+export const TerminateInput = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: HANDOFF_NOTE_MAX, description: `at most ${HANDOFF_NOTE_MAX} characters` })) },
+  { additionalProperties: false },
+);
+export type TerminateInput = Static<typeof TerminateInput>;

@@ -5,3 +5,4 @@ export * from './agents.js';
 export * from './offerings.js';
 export * from './contracts.js';
 export * from './provisioning.js';
+export * from './observability.js';

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { REGION_IDS, type RegionId } from '../regions.js';
-import { LABEL, POOL_NAME, SETUP_TOKEN_MAX_HOURS } from '../limits.js';
+import { LABEL, LIST_LIMIT_MAX, POOL_NAME, SETUP_TOKEN_MAX_HOURS } from '../limits.js';
 import { DateTime, Nullable, NullableDateTime, ProvisionerType, RuleString } from './common.js';
 
 export const RegionIdSchema = Type.Unsafe<RegionId>(Type.String({ enum: [...REGION_IDS], description: 'one of the seven region ids' }));
@@ -24,6 +24,9 @@ export const Pool = Type.Object({
   online_count: Type.Integer(),
   active_contracts: Type.Integer(),
   offerings_count: Type.Integer(),
+  /** Stats' success_rate over the 24h window (0..1, null without attempts) and waiting contracts now. */
+  success_rate_24h: Nullable(Type.Number()),
+  waiting: Type.Integer(),
 });
 export type Pool = Static<typeof Pool>;
 
@@ -39,10 +42,46 @@ export const PoolAgent = Type.Object({
   last_seen_at: NullableDateTime,
   created_at: DateTime,
   revoked_at: NullableDateTime,
+  /** From the agent's heartbeats: its concurrency limit (null: never sent) and its own active count. */
+  max_concurrent: Nullable(Type.Integer()),
+  reported_active_contracts: Nullable(Type.Integer()),
 });
 export type PoolAgent = Static<typeof PoolAgent>;
-export const PoolDetail = Type.Composite([Pool, Type.Object({ agents: Type.Array(PoolAgent) })]);
+export const ORPHAN_REASONS = ['terminated', 'cancelled', 'unknown'] as const;
+/** A tagged machine an agent reported whose contract ended (or is not known). */
+export const Orphan = Type.Object({
+  agent_pubkey: Type.String(),
+  contract_id: Type.String(),
+  reason: Type.Unsafe<(typeof ORPHAN_REASONS)[number]>(Type.String({ enum: [...ORPHAN_REASONS] })),
+});
+export type Orphan = Static<typeof Orphan>;
+/** A provisioned contract of an agent whose machine is missing from its last inventory. */
+export const Ghost = Type.Object({ agent_pubkey: Type.String(), contract_id: Type.String() });
+export type Ghost = Static<typeof Ghost>;
+export const PoolDetail = Type.Composite([
+  Pool,
+  Type.Object({
+    agents: Type.Array(PoolAgent),
+    orphans: Type.Array(Orphan),
+    ghosts: Type.Array(Ghost),
+    /** Teardowns of this pool's machines that no agent can take now (owner gone, no agent of the same host_scope). */
+    teardowns_waiting: Type.Integer(),
+  }),
+]);
 export type PoolDetail = Static<typeof PoolDetail>;
+/** Pool detail with fewer agents: the dashboard pages them with listPoolAgents and asks for none here. */
+export const PoolDetailQuery = Type.Object({
+  agents_limit: Type.Optional(Type.Integer({ minimum: 0, maximum: LIST_LIMIT_MAX, description: `0 to ${LIST_LIMIT_MAX}; omitted: every agent` })),
+});
+export type PoolDetailQuery = Static<typeof PoolDetailQuery>;
+/** One page of a pool's agents (ordered by label, then key), filtered by status and a label/key search. */
+export const PoolAgentListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIST_LIMIT_MAX, description: `1 to ${LIST_LIMIT_MAX}` })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  status: Type.Optional(AgentStatusSchema),
+  q: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type PoolAgentListQuery = Static<typeof PoolAgentListQuery>;
 
 export const SetupTokenCreate = Type.Object(
   {

@@ -4,12 +4,16 @@ import {
   CLAIM_EXCLUDE_MAX, CLAIM_MAX, CONTRACT_ID_MAX, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, PENDING_LIMIT_MAX, WAIT_MAX_SECONDS,
 } from '../limits.js';
 import { AnyObject, Nullable } from './common.js';
-import { Contract } from './contracts.js';
+import { Contract, WorkActionSchema } from './contracts.js';
+import { WORK_ACTIONS } from '../contract-states.js';
 
 /** A contract an agent may work on, with what it needs to provision it. */
 export const WorkItem = Type.Composite([
   Contract,
   Type.Object({
+    /** `provision`: build the machine; `terminate`: destroy what carries this contract's tag (instance_details, provisioned_by say what was built). */
+    action: WorkActionSchema,
+    /** The provisioner to use: the offering's for a provision, the one recorded at provisioning for a teardown. */
     provisioner_type: Nullable(Type.String()),
     provisioner_config: Nullable(AnyObject),
     lock_ttl_seconds: Type.Integer(),
@@ -21,7 +25,10 @@ const Wait = Type.Optional(Type.Integer({ minimum: 0, maximum: WAIT_MAX_SECONDS,
 export const LockToken = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'the fencing token of your lease' });
 export const InstanceDetails = Type.Object({}, { additionalProperties: true, description: 'instance details shown to the customer' });
 
+/** Which work a client takes: `provision,terminate` asks for teardowns too; default provision only (older clients never see a teardown). */
+export const ACTIONS_QUERY_PATTERN = '^(provision|terminate)(,(provision|terminate))?$';
 export const PendingProvisionQuery = Type.Object({
+  actions: Type.Optional(Type.String({ pattern: ACTIONS_QUERY_PATTERN, description: 'a comma-separated list of provision and terminate, e.g. provision,terminate' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PENDING_LIMIT_MAX, description: `1 to ${PENDING_LIMIT_MAX}` })),
   wait: Wait,
 });
@@ -33,6 +40,8 @@ export const ClaimInput = Type.Object(
   {
     max: Type.Optional(Type.Integer({ minimum: 1, maximum: CLAIM_MAX, description: `1 to ${CLAIM_MAX}` })),
     exclude: Type.Optional(Type.Array(Type.String({ maxLength: CONTRACT_ID_MAX }), { maxItems: CLAIM_EXCLUDE_MAX })),
+    /** Default ["provision"]. With both, teardowns come first; `max` bounds the total. */
+    actions: Type.Optional(Type.Array(WorkActionSchema, { minItems: 1, maxItems: WORK_ACTIONS.length, uniqueItems: true, description: 'provision and/or terminate, each at most once' })),
   },
   { additionalProperties: false },
 );
@@ -55,3 +64,15 @@ export const HandoffInput = Type.Object(
   { additionalProperties: false },
 );
 export type HandoffInput = Static<typeof HandoffInput>;
+/** POST …/contracts/{id}/terminated: an agent sends its lease's lock_token; a provider marking it by hand sends none (an optional note). */
+export const TerminatedInput = Type.Object(
+  { lock_token: Type.Optional(LockToken), note: Type.Optional(Type.String({ maxLength: HANDOFF_NOTE_MAX, description: `at most ${HANDOFF_NOTE_MAX} characters` })) },
+  { additionalProperties: false },
+);
+export type TerminatedInput = Static<typeof TerminatedInput>;
+
+/** The `actions` query value as a list (default provision only). */
+export function parseActions(value: string | undefined): Array<(typeof WORK_ACTIONS)[number]> {
+  if (!value) return ['provision'];
+  return [...new Set(value.split(','))] as Array<(typeof WORK_ACTIONS)[number]>;
+}

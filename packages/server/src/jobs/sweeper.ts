@@ -6,6 +6,7 @@ import { pruneNonces } from '../store/auth.js';
 import { expireLeases } from '../store/leases.js';
 import { pruneRateLimits } from '../store/rate-limit.js';
 import { deleteExpiredTokens } from '../store/tokens.js';
+import { deleteOldAudit } from '../store/audit.js';
 import { NONCE_SWEEP_SECONDS, TOKEN_SWEEP_SECONDS } from '../timing.js';
 
 export async function sweepExpiredTokens(ctx: AppContext): Promise<number> {
@@ -20,6 +21,10 @@ export async function sweepLeases(ctx: AppContext): Promise<number> {
   return expireLeases(ctx.db, ctx.config.maxProvisionAttempts);
 }
 
+export async function pruneAudit(ctx: AppContext): Promise<number> {
+  return deleteOldAudit(ctx.db, ctx.config.auditRetentionDays);
+}
+
 export interface Job {
   name: string;
   everySeconds: number;
@@ -31,6 +36,8 @@ export function jobs(ctx: AppContext): Job[] {
     { name: 'expire_leases', everySeconds: ctx.config.lockSweepSeconds, run: sweepLeases },
     { name: 'delete_expired_setup_tokens', everySeconds: TOKEN_SWEEP_SECONDS, run: sweepExpiredTokens },
     { name: 'prune_nonces', everySeconds: NONCE_SWEEP_SECONDS, run: pruneReplayState },
+    // Hourly like the token sweep: retention is counted in days.
+    { name: 'prune_audit', everySeconds: TOKEN_SWEEP_SECONDS, run: pruneAudit },
   ];
 }
 

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { DomainError, fail, invalidInput } from '../errors.js';
 import { hitRateLimit } from '../store/rate-limit.js';
-import { recordHeartbeat, revokeAgent, setupAgent } from '../store/agents.js';
+import { recordHeartbeat, recordInventory, revokeAgent, setupAgent } from '../store/agents.js';
 import { route } from './common.js';
 
 /** Agents heartbeat three times per offline window, so one lost beat never flips them offline. */
@@ -50,7 +50,9 @@ export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       if (body.capabilities !== undefined && Buffer.byteLength(JSON.stringify(body.capabilities)) > CAPABILITIES_MAX_BYTES) {
         throw invalidInput(`body.capabilities must be at most ${CAPABILITIES_MAX_BYTES / 1024} KiB of JSON.`);
       }
-      const pool = await recordHeartbeat(ctx.db, req.signer!.pubkey, body);
+      const { inventory, ...hb } = body;
+      const pool = await recordHeartbeat(ctx.db, req.signer!.pubkey, hb);
+      if (inventory !== undefined) await recordInventory(ctx.db, req.signer!.pubkey, inventory);
       ctx.metrics.heartbeats.inc();
       return { acknowledged: true, ...pool, next_heartbeat_seconds: nextHeartbeatSeconds(ctx.config.agentOfflineAfterSeconds) };
     });

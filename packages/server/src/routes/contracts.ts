@@ -2,7 +2,7 @@ import { ENDPOINTS, sshPubkeyProblem } from '@dc/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { fail, invalidInput } from '../errors.js';
-import { cancelContract, createContract, decideContract, getContract, listEvents, listProviderContracts, retryContract, setPayment } from '../store/contracts.js';
+import { cancelContract, createContract, decideContract, getContract, listEvents, listProviderContracts, retryContract, setPayment, terminateContract } from '../store/contracts.js';
 import { route } from './common.js';
 
 export function contractRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
@@ -23,7 +23,7 @@ export function contractRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
 
     route(app, ENDPOINTS.recordPayment, async (req) => {
       if (!operators.has(req.signer!.pubkey)) throw fail('forbidden', 'Only operator keys (DC_OPERATOR_PUBKEYS) may record payments.');
-      return setPayment(ctx.db, req.params.id, req.body.status);
+      return setPayment(ctx.db, req.params.id, req.body.status, req.signer!.pubkey);
     });
 
     route(app, ENDPOINTS.listContracts, async (req) => listProviderContracts(ctx.db, req.params.pubkey, req.query));
@@ -31,6 +31,7 @@ export function contractRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     route(app, ENDPOINTS.acceptContract, async (req) => decideContract(ctx.db, req.params.id, req.params.pubkey, 'accept'));
     route(app, ENDPOINTS.rejectContract, async (req) => decideContract(ctx.db, req.params.id, req.params.pubkey, 'reject'));
     route(app, ENDPOINTS.retryContract, async (req) => retryContract(ctx.db, req.params.id, req.params.pubkey));
+    route(app, ENDPOINTS.terminateContract, async (req) => terminateContract(ctx.db, req.params.id, req.params.pubkey, req.body?.reason ?? null));
 
     route(app, ENDPOINTS.contractEvents, async (req) => ({ items: await listEvents(ctx.db, req.params.id, req.params.pubkey) }));
   };

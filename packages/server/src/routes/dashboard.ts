@@ -6,6 +6,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { AppContext } from '../context.js';
+import { COMPRESS_MIN_BYTES, compressBody, pickEncoding, type Encoding } from '../http/compress.js';
 
 export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
 export const DASHBOARD_HOME = '/dashboard/provider/pools';
@@ -28,6 +29,8 @@ const TYPES: Record<string, string> = {
 const ASSET_MAX_AGE_SECONDS = 31_536_000;
 /** Top-level files (the favicon) keep their name across builds: an hour. */
 const TOP_LEVEL_MAX_AGE_SECONDS = 3600;
+/** Assets worth compressing (fonts and images are compressed already). */
+const COMPRESSIBLE_ASSET = /\.(js|css|svg|json|txt|html)$/;
 /** Top-level files of the build besides index.html (Vite copies public/ there). */
 const TOP_LEVEL_FILES = new Set(['favicon.svg']);
 
@@ -49,6 +52,19 @@ async function isFile(path: string): Promise<boolean> {
 
 export function dashboardRoutes(_ctx: AppContext, distDir: string = DEFAULT_DASHBOARD_DIR): FastifyPluginAsync {
   const root = normalize(distDir.endsWith(sep) ? distDir : distDir + sep);
+  // Hashed assets never change under their name: each is compressed once, at the best level, and kept.
+  const compressed = new Map<string, Promise<{ bytes: Buffer; encoded: boolean }>>();
+  function precompressed(file: string, encoding: Encoding): Promise<{ bytes: Buffer; encoded: boolean }> {
+    const key = `${encoding}:${file}`;
+    let entry = compressed.get(key);
+    if (!entry) {
+      entry = readFile(file).then(async (raw) =>
+        COMPRESSIBLE_ASSET.test(file) && raw.length >= COMPRESS_MIN_BYTES ? { bytes: await compressBody(raw, encoding, true), encoded: true } : { bytes: raw, encoded: false });
+      entry.catch(() => compressed.delete(key));
+      compressed.set(key, entry);
+    }
+    return entry;
+  }
 
   async function sendIndex(reply: FastifyReply) {
     let html: Buffer;
@@ -88,11 +104,14 @@ export function dashboardRoutes(_ctx: AppContext, distDir: string = DEFAULT_DASH
         if (!file.startsWith(root) || rel.includes('\0') || !(await isFile(file))) {
           return securityHeaders(reply).code(404).send({ error: { code: 'not_found', message: `No dashboard file ${rel}.` } });
         }
-        const body = await readFile(file);
+        const type = TYPES[extname(file)] ?? 'application/octet-stream';
+        const encoding = isAsset ? pickEncoding(req.headers['accept-encoding']) : null;
+        const body = encoding ? await precompressed(file, encoding) : { bytes: await readFile(file), encoded: false };
+        if (body.encoded) reply.header('content-encoding', encoding!).header('vary', 'accept-encoding');
         return securityHeaders(reply)
-          .type(TYPES[extname(file)] ?? 'application/octet-stream')
+          .type(type)
           .header('cache-control', isAsset ? `public, max-age=${ASSET_MAX_AGE_SECONDS}, immutable` : `public, max-age=${TOP_LEVEL_MAX_AGE_SECONDS}`)
-          .send(body);
+          .send(body.bytes);
       }
       return sendIndex(reply);
     });

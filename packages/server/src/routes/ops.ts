@@ -8,7 +8,10 @@ export function opsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get('/readyz', { schema: { hide: true } }, async (req, reply) => {
       try {
-        if ((await appliedMigrations(ctx.db)) >= ctx.expectedMigrations) return { status: 'ready' };
+        const applied = await appliedMigrations(ctx.db);
+        // Without the LISTEN connection, wake-ups from other replicas do not arrive: not ready yet.
+        if (!ctx.db.listening) return reply.code(503).send({ status: 'database_unavailable' });
+        if (applied >= ctx.expectedMigrations) return { status: 'ready' };
         return reply.code(503).send({ status: 'migrating' });
       } catch (err) {
         req.log.warn({ err: (err as Error).message }, 'readiness check failed');

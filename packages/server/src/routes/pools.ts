@@ -1,13 +1,15 @@
 import { ENDPOINTS, SETUP_TOKEN_DEFAULT_HOURS, setupOneLiner } from '@dc/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
-import { createPool, deletePool, getPool, listPoolAgents, listPools, updatePool } from '../store/pools.js';
+import { createPool, deletePool, getPool, listPoolAgents, listPools, pagePoolAgents, poolMachines, requirePool, updatePool } from '../store/pools.js';
 import { createSetupToken, listPendingTokens, revokeSetupToken } from '../store/tokens.js';
+import { registerMachineGauges } from '../machine-gauges.js';
 import { route } from './common.js';
 import { publicBaseUrl } from './setup-command.js';
 
 export function poolRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const offlineAfter = ctx.config.agentOfflineAfterSeconds;
+  registerMachineGauges(ctx);
   return async (app) => {
     route(app, ENDPOINTS.createPool, async (req) => {
       const { pubkey } = req.params;
@@ -20,7 +22,14 @@ export function poolRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     route(app, ENDPOINTS.getPool, async (req) => {
       const { pubkey, pool_id } = req.params;
       const pool = await getPool(ctx.db, pubkey, pool_id, offlineAfter);
-      return { ...pool, agents: await listPoolAgents(ctx.db, pool_id, offlineAfter) };
+      const agents = await listPoolAgents(ctx.db, pool_id, offlineAfter, req.query.agents_limit);
+      return { ...pool, agents, ...(await poolMachines(ctx.db, pool_id, ctx.config.stickyGraceSeconds)) };
+    });
+
+    route(app, ENDPOINTS.listPoolAgents, async (req) => {
+      const { pubkey, pool_id } = req.params;
+      await requirePool(ctx.db, pubkey, pool_id);
+      return pagePoolAgents(ctx.db, pool_id, offlineAfter, req.query);
     });
 
     route(app, ENDPOINTS.updatePool, async (req) => {

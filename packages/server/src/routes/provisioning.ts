@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ENDPOINTS, INSTANCE_DETAILS_MAX_BYTES, PENDING_LIMIT_DEFAULT } from '@dc/core';
+import { ENDPOINTS, INSTANCE_DETAILS_MAX_BYTES, PENDING_LIMIT_DEFAULT, parseActions } from '@dc/core';
 import type { AppContext } from '../context.js';
 import { invalidInput } from '../errors.js';
 import {
-  claim, failed, handoff, lock, pendingProvision, provisioned, providerFailed, providerProvisioned, release,
+  claim, failed, handoff, lock, pendingProvision, provisioned, providerFailed, providerProvisioned, providerTerminated, release, terminated,
   type Caller, type LeasePolicy,
 } from '../store/leases.js';
 import { route } from './common.js';
@@ -19,6 +19,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     ttlSeconds: ctx.config.lockTtlSeconds,
     backoffSeconds: ctx.config.retryBackoffSeconds,
     maxAttempts: ctx.config.maxProvisionAttempts,
+    stickyGraceSeconds: ctx.config.stickyGraceSeconds,
   };
   const caller = (req: FastifyRequest): Caller => {
     const s = req.signer;
@@ -55,15 +56,17 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     route(app, ENDPOINTS.pendingProvision, async (req, reply) => {
       const c = caller(req);
       const limit = req.query.limit ?? PENDING_LIMIT_DEFAULT;
-      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, req.query.wait ?? NO_WAIT_SECONDS,
-        () => pendingProvision(ctx.db, c, limit, policy), clientGone(reply));
+      const actions = parseActions(req.query.actions);
+      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId, agent: c.agent, actions }, req.query.wait ?? NO_WAIT_SECONDS,
+        () => pendingProvision(ctx.db, c, limit, policy, actions), clientGone(reply));
       return { items };
     });
 
     route(app, ENDPOINTS.claim, async (req, reply) => {
       const c = caller(req);
-      const opts = { max: req.body.max ?? CLAIM_DEFAULT, exclude: req.body.exclude ?? [] };
-      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId }, req.query.wait ?? NO_WAIT_SECONDS,
+      const actions = req.body.actions ?? parseActions(undefined);
+      const opts = { max: req.body.max ?? CLAIM_DEFAULT, exclude: req.body.exclude ?? [], actions };
+      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId, agent: c.agent, actions }, req.query.wait ?? NO_WAIT_SECONDS,
         () => claim(ctx.db, c, opts, policy), clientGone(reply));
       ctx.metrics.provisioning.inc({ event: 'claimed' }, items.length);
       if (items.length > 0) ctx.dispatcher.leaseGranted(policy.ttlSeconds * 1000);
@@ -101,6 +104,15 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         (c, id, token) => failed(ctx.db, c, id, token, error_message, policy),
         (provider, id) => providerFailed(ctx.db, provider, id, error_message, policy));
       count('failed');
+      return r;
+    });
+
+    route(app, ENDPOINTS.terminated, async (req) => {
+      const { lock_token, note } = req.body;
+      const r = await byAgentOrProvider(req, req.params, lock_token,
+        (c, id, token) => terminated(ctx.db, c, id, token, policy),
+        (provider, id) => providerTerminated(ctx.db, provider, id, note ?? null, policy));
+      count('terminated');
       return r;
     });
 

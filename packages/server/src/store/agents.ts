@@ -4,6 +4,7 @@ import { hashSetupToken, signMessage, type Identity } from '@dc/core/node';
 import type { Db, Queryable } from '../db/db.js';
 import { fail, notFound } from '../errors.js';
 import { releaseLeasesOfAgent } from './leases.js';
+import { agentActor, providerActor, recordAudit } from './audit.js';
 
 interface TokenRow {
   token_id: string;
@@ -68,6 +69,11 @@ export async function setupAgent(
       throw fail('agent_exists', 'This agent key is already registered; generate a new key (dc-agent setup --force) or revoke the old agent.');
     }
     await tx.query(`UPDATE agent_setup_tokens SET used_at = now(), used_by_agent = $2 WHERE token_id = $1`, [token.token_id, input.agentPubkey]);
+    await recordAudit(tx, {
+      provider: pool.provider_pubkey, kind: 'agent_setup', actor: agentActor(input.agentPubkey),
+      subject: { type: 'agent', id: input.agentPubkey, pool_id: token.pool_id },
+      detail: { label: input.label ?? token.label, token_id: token.token_id },
+    });
     return {
       provider_pubkey: pool.provider_pubkey,
       pool_id: token.pool_id,
@@ -84,12 +90,20 @@ export async function setupAgent(
 /** Revokes an agent: its next signed call is 401 and its leases are released. Idempotent. */
 export async function revokeAgent(db: Db, provider: string, agentPubkey: string): Promise<void> {
   await db.transaction(async (tx) => {
-    const r = await tx.query(
+    const r = await tx.query<{ pool_id: string | null; label: string | null; newly: boolean }>(
       `UPDATE provider_agent_delegations SET revoked_at = COALESCE(revoked_at, now())
-       WHERE agent_pubkey = $1 AND provider_pubkey = $2 RETURNING 1`,
+       WHERE agent_pubkey = $1 AND provider_pubkey = $2 RETURNING pool_id, label, revoked_at = now() AS newly`,
       [agentPubkey, provider],
     );
-    if (r.rowCount === 0) throw notFound(`Agent ${agentPubkey}`);
+    const agent = r.rows[0];
+    if (!agent) throw notFound(`Agent ${agentPubkey}`);
+    // A repeated revoke changes nothing and is not recorded again.
+    if (agent.newly) {
+      await recordAudit(tx, {
+        provider, kind: 'agent_revoked', actor: providerActor(provider),
+        subject: { type: 'agent', id: agentPubkey, pool_id: agent.pool_id }, detail: { label: agent.label },
+      });
+    }
     await releaseLeasesOfAgent(tx, agentPubkey, 'agent revoked');
   });
 }
@@ -97,22 +111,33 @@ export async function revokeAgent(db: Db, provider: string, agentPubkey: string)
 export async function recordHeartbeat(
   db: Queryable,
   agentPubkey: string,
-  hb: { version: string; provisioner_type?: string; active_contracts?: number; capabilities?: Record<string, unknown> },
+  hb: { version: string; provisioner_type?: string; active_contracts?: number; max_concurrent?: number; capabilities?: Record<string, unknown> },
 ): Promise<{ pool_id: string | null; pool_name: string | null }> {
   const r = await db.query<{ pool_id: string | null; pool_name: string | null }>(
     `WITH hb AS (
-       INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities)
-       VALUES ($1, now(), $2, $3, $4, $5)
+       INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities, max_concurrent)
+       VALUES ($1, now(), $2, $3, $4, $5, $6)
        ON CONFLICT (agent_pubkey) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, version = EXCLUDED.version,
          provisioner_type = EXCLUDED.provisioner_type, active_contracts = EXCLUDED.active_contracts,
-         capabilities = EXCLUDED.capabilities
+         capabilities = EXCLUDED.capabilities,
+         -- omitted keeps the last value (DESIGN.md "Capacity")
+         max_concurrent = COALESCE(EXCLUDED.max_concurrent, agent_status.max_concurrent)
      )
      SELECT d.pool_id, p.name AS pool_name FROM provider_agent_delegations d
      LEFT JOIN agent_pools p ON p.pool_id = d.pool_id WHERE d.agent_pubkey = $1`,
-    [agentPubkey, hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null, hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities)],
+    [agentPubkey, hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null, hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities), hb.max_concurrent ?? null],
     { prepare: 'dc_heartbeat' },
   );
   return r.rows[0] ?? { pool_id: null, pool_name: null };
+}
+
+/** Replaces the agent's last inventory (contract ids of the tagged machines it sees). */
+export async function recordInventory(db: Queryable, agentPubkey: string, contractIds: readonly string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO agent_inventory (agent_pubkey, contract_ids, reported_at) VALUES ($1, $2, now())
+     ON CONFLICT (agent_pubkey) DO UPDATE SET contract_ids = EXCLUDED.contract_ids, reported_at = EXCLUDED.reported_at`,
+    [agentPubkey, [...new Set(contractIds)]],
+  );
 }
 
 /** The server's delegation key: one row, created by whichever replica starts first. */

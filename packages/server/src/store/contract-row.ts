@@ -11,6 +11,7 @@ export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id
   c.provisioning_lock_token AS lock_token, c.provisioning_lock_expires_at AS lock_expires_at, c.attempts,
   CASE WHEN c.next_attempt_at > now() THEN c.next_attempt_at END AS next_attempt_at,
   c.last_error, c.provisioned_by, prov_d.label AS provisioned_by_label, c.provisioned_at, c.instance_details,
+  c.provisioned_pool_id, c.teardown_owner, c.host_scope, c.teardown_handed_off, c.terminated_at, c.terminated_by,
   c.ssh_pubkey, c.instance_config, o.name AS offering_name, o.datacenter_region, ${RESOLVED_POOL_ID} AS resolved_pool_id`;
 
 /**
@@ -61,6 +62,12 @@ export interface LockedContract {
   attempts: number;
   backing_off: boolean;
   provisioned_by: string | null;
+  /** Teardown routing (DESIGN.md v3): the pool that built it, the sticky owner, its scope, a person's teardown. */
+  provisioned_pool_id: string | null;
+  teardown_owner: string | null;
+  host_scope: string | null;
+  teardown_handed_off: boolean;
+  terminated_by: string | null;
   /** Routed to the pool asked about (lockContract's `pool`); true when none was asked about. */
   routed: boolean;
 }
@@ -85,6 +92,7 @@ export async function lockContract(tx: Queryable, id: string, scope: Scope, pool
        (c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at > now()) AS lock_live,
        c.provisioning_lock_token AS token, c.lease_agent, c.lease_outcome, c.attempts,
        COALESCE(c.next_attempt_at > now(), false) AS backing_off, c.provisioned_by,
+       c.provisioned_pool_id, c.teardown_owner, c.host_scope, c.teardown_handed_off, c.terminated_by,
        ${pool !== null ? ROUTED_TO_ME : 'true'} AS routed
      FROM contract_sign_requests c WHERE ${where.join(' AND ')}
      FOR UPDATE OF c`,

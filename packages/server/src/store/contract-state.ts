@@ -2,19 +2,12 @@
 // makes goes through `transition`, and the statements that change a status inside one SQL
 // statement (claim, lease expiry, the one-statement `provisioned`, revocation) build their
 // conditions and CASE expressions here from the same table, so SQL and table cannot drift.
-import { CONTRACT_STATUSES, nextStatus, type ContractAction, type ContractStatus } from '@dc/core';
+import { CONTRACT_STATUSES, TEARDOWN_STATUSES, nextStatus, workActionOf, type ContractAction, type ContractStatus, type WorkAction } from '@dc/core';
 import { DomainError, fail } from '../errors.js';
-
-/**
- * Statuses whose rows of the table wait for teardown (DESIGN.md v3). No action of today's API
- * leads into them, and until teardown is built every action on them is refused, so a contract put
- * there by hand stays there. The teardown issue empties this list.
- */
-export const TEARDOWN_PENDING: readonly ContractStatus[] = ['terminating', 'termination_failed'];
 
 /** The status `action` moves a `from` contract to, or null where the server refuses it. */
 export function served(from: ContractStatus, action: ContractAction): ContractStatus | null {
-  return TEARDOWN_PENDING.includes(from) ? null : nextStatus(from, action);
+  return nextStatus(from, action);
 }
 
 /**
@@ -27,16 +20,16 @@ export function transition(from: ContractStatus, action: ContractAction, refuse?
   return to;
 }
 
-/** Statuses from which the server applies `action`. */
-export function servedFrom(action: ContractAction): ContractStatus[] {
-  return CONTRACT_STATUSES.filter((s) => served(s, action) !== null);
+/** Statuses from which the server applies `action` (to leases of `work` only, when given). */
+export function servedFrom(action: ContractAction, work?: WorkAction): ContractStatus[] {
+  return CONTRACT_STATUSES.filter((s) => served(s, action) !== null && (work === undefined || workActionOf(s) === work));
 }
 
 const literal = (s: ContractStatus) => `'${s}'`;
 
-/** SQL condition: `column` is a status from which the server applies `action`. */
-export function allowedFromSql(action: ContractAction, column = 'c.status'): string {
-  const from = servedFrom(action);
+/** SQL condition: `column` is a status from which the server applies `action` (to `work` leases only, when given). */
+export function allowedFromSql(action: ContractAction, column = 'c.status', work?: WorkAction): string {
+  const from = servedFrom(action, work);
   if (from.length === 0) return 'false';
   // One status as an equality, the form the partial indexes' predicates are written in.
   if (from.length === 1) return `${column} = ${literal(from[0]!)}`;
@@ -55,7 +48,17 @@ export function offersWork(status: ContractStatus): boolean {
   return served(status, 'grant') !== null;
 }
 
-/** SQL condition: contract `c` may be granted a lease now (status allows it, paid). */
+/** SQL condition: contract `c` may be granted a provision lease (status allows it, paid). */
 export function grantableSql(c = 'c'): string {
-  return `${allowedFromSql('grant', `${c}.status`)} AND ${c}.payment_status = 'succeeded'`;
+  return `${allowedFromSql('grant', `${c}.status`, 'provision')} AND ${c}.payment_status = 'succeeded'`;
+}
+
+/** SQL condition: contract `c` may be granted a teardown lease (whatever its payment: a refund ends it too), unless a person has it. */
+export function teardownGrantableSql(c = 'c'): string {
+  return `${allowedFromSql('grant', `${c}.status`, 'terminate')} AND NOT ${c}.teardown_handed_off`;
+}
+
+/** SQL expression: the work action of a contract whose status is `column` (core workActionOf). */
+export function workActionSql(column = 'c.status'): string {
+  return `CASE WHEN ${column} IN (${TEARDOWN_STATUSES.map(literal).join(', ')}) THEN 'terminate' ELSE 'provision' END`;
 }

@@ -2,12 +2,13 @@
 // (accept, reject, cancel, retry, refund). Each locks the row (lockContract), asks the state table
 // for the next status (transition), writes, and records its event in one transaction.
 import { randomUUID } from 'node:crypto';
-import { canSetPayment, type Contract, type ContractCreate, type ContractEvent, type ContractStatus, type PaymentStatus } from '@dc/core';
+import { CONTRACT_COUNT_EXACT_MAX, canSetPayment, triggerTarget, type ContractPage, type Trigger, type Contract, type ContractCreate, type ContractEvent, type ContractStatus, type PaymentStatus } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { fail, notFound } from '../errors.js';
 import { CONTRACT_COLUMNS, CONTRACT_FROM, lockContract, scopeKey, scopeSql, type LockedContract, type Viewer } from './contract-row.js';
-import { offersWork, served, transition } from './contract-state.js';
+import { offersWork, transition } from './contract-state.js';
 import { recordEvent } from './events.js';
+import { providerActor, recordAudit } from './audit.js';
 import { notifyWork } from './work-notify.js';
 
 async function readContract(db: Queryable, contractId: string): Promise<Contract | undefined> {
@@ -41,39 +42,89 @@ export async function getContract(db: Queryable, contractId: string, viewer: Vie
   return r.rows[0];
 }
 
+/**
+ * One page of the provider's contracts, newest first (index contract_sign_requests_provider_idx, or
+ * _provider_status_idx when filtered); the page is keys only, its rows are read whole after. The
+ * total is exact up to CONTRACT_COUNT_EXACT_MAX matches (a count that stops there, on the same
+ * index); beyond, the planner's row estimate, flagged total_estimated: counting 100k rows exactly
+ * on every refresh of the contracts page would cost more than the page itself.
+ */
 export async function listProviderContracts(
   db: Queryable,
   provider: string,
   q: { status?: ContractStatus; limit?: number; offset?: number },
-): Promise<{ items: Contract[]; total: number }> {
-  const params: unknown[] = [provider, q.status ?? null];
-  const where = `c.provider_pubkey = $1 AND ($2::text IS NULL OR c.status = $2)`;
-  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_sign_requests c WHERE ${where}`, params)).rows[0]!.n;
-  const items = (
-    await db.query<Contract>(
-      `SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE ${where}
-       ORDER BY c.created_at DESC, c.contract_id DESC LIMIT ${q.limit ?? 100} OFFSET ${q.offset ?? 0}`,
+): Promise<ContractPage> {
+  const params: unknown[] = [provider];
+  if (q.status !== undefined) params.push(q.status);
+  const matching = `FROM contract_sign_requests c WHERE c.provider_pubkey = $1${q.status !== undefined ? ' AND c.status = $2' : ''}`;
+  const [items, counted] = await Promise.all([
+    db.query<Contract>(
+      `WITH page AS MATERIALIZED (
+         SELECT c.contract_id, c.created_at ${matching}
+         ORDER BY c.created_at DESC, c.contract_id DESC LIMIT ${q.limit ?? 100} OFFSET ${q.offset ?? 0})
+       SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} JOIN page ON page.contract_id = c.contract_id
+       ORDER BY page.created_at DESC, page.contract_id DESC`,
       params,
-    )
-  ).rows;
-  return { items, total };
+    ),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 ${matching} LIMIT ${CONTRACT_COUNT_EXACT_MAX + 1}) m`, params),
+  ]);
+  const exact = counted.rows[0]!.n;
+  if (exact <= CONTRACT_COUNT_EXACT_MAX) return { items: items.rows, total: exact };
+  const plan = await db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`EXPLAIN (FORMAT JSON) SELECT 1 ${matching}`, params);
+  const estimate = Math.round(plan.rows[0]!['QUERY PLAN'][0].Plan['Plan Rows']);
+  return { items: items.rows, total: Math.max(estimate, exact), total_estimated: true };
 }
 
-/** Cancel (customer) or refund (operator): moves to `status` and ends any lease. */
-async function cancelLocked(tx: Queryable, c: LockedContract, status: ContractStatus, detail: string): Promise<void> {
+/**
+ * A trigger (customer cancel, operator refund, provider terminate; DESIGN.md "What starts it"):
+ * a contract never granted a lease ends `cancelled` (v2); one whose machine exists or may exist
+ * becomes `terminating`, owned by the agent that built it or last held its lease, whose open
+ * lease (if any) goes on as the teardown lease; one already ending is left as it is. Throws 409
+ * where the table refuses the trigger, unless `refuse` is false (a refund records the payment anyway).
+ */
+async function endContract(
+  tx: Queryable, c: LockedContract, trigger: Trigger, actor: string | null, detail: string, refuse = true,
+): Promise<void> {
+  const to = triggerTarget(c.status, trigger, c.token > 0);
+  if (to === 'unchanged') return;
+  if (to === null) {
+    if (!refuse) return;
+    const hint = c.status === 'requested' ? ' Reject it instead.' : '';
+    throw fail('invalid_transition', `Cannot ${trigger} a contract that is ${c.status}.${hint}`);
+  }
+  if (to === 'cancelled') {
+    await tx.query(
+      `UPDATE contract_sign_requests SET status = $2, provisioning_lock_agent = NULL, provisioning_lock_at = NULL,
+         provisioning_lock_expires_at = NULL, next_attempt_at = NULL, updated_at = now()
+       WHERE contract_id = $1`,
+      [c.contract_id, to],
+    );
+    await recordEvent(tx, { contractId: c.contract_id, event: 'cancelled', actor: c.lock_agent, token: c.token, detail });
+    return;
+  }
+  // Mid-provision (not yet provisioned): the last grantee owns the teardown in its pool, with the
+  // offering's type and its own host_scope. Built by a person (provisioning, or provisioned by the
+  // provider), the teardown starts handed off.
   await tx.query(
-    `UPDATE contract_sign_requests SET status = $2, provisioning_lock_agent = NULL, provisioning_lock_at = NULL,
-       provisioning_lock_expires_at = NULL, next_attempt_at = NULL, updated_at = now()
-     WHERE contract_id = $1`,
-    [c.contract_id, status],
+    `UPDATE contract_sign_requests c SET status = $2, attempts = 0, next_attempt_at = NULL, updated_at = now(),
+       teardown_owner = CASE WHEN c.status = 'provisioned' THEN c.teardown_owner ELSE c.lease_agent END,
+       provisioned_pool_id = COALESCE(c.provisioned_pool_id, (SELECT d.pool_id FROM provider_agent_delegations d WHERE d.agent_pubkey = c.lease_agent)),
+       provisioned_type = COALESCE(c.provisioned_type,
+         (SELECT o.provisioner_type FROM provider_offerings o WHERE o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id)),
+       host_scope = COALESCE(c.host_scope, (SELECT s.capabilities ->> 'host_scope' FROM agent_status s WHERE s.agent_pubkey = c.lease_agent)),
+       teardown_handed_off = (c.status = 'provisioning' OR (c.status = 'provisioned' AND c.teardown_owner IS NULL))
+     WHERE c.contract_id = $1`,
+    [c.contract_id, to],
   );
-  await recordEvent(tx, { contractId: c.contract_id, event: 'cancelled', actor: c.lock_agent, token: c.token, detail });
+  await recordEvent(tx, { contractId: c.contract_id, event: 'terminate_requested', actor, token: c.token, detail });
+  await notifyWork(tx, [c.contract_id]);
 }
 
 export async function cancelContract(db: Db, contractId: string, customer: string): Promise<Contract> {
   await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { customer });
-    await cancelLocked(tx, c, transition(c.status, 'cancel'), 'cancelled by customer');
+    await endContract(tx, c, 'cancel', null, 'cancelled by customer');
+    await recordAudit(tx, { provider: c.provider_pubkey, kind: 'contract_cancelled', actor: { kind: 'customer', pubkey: customer }, subject: { type: 'contract', id: contractId } });
   });
   return getContract(db, contractId, { customer });
 }
@@ -83,6 +134,7 @@ export async function decideContract(db: Db, contractId: string, provider: strin
     const c = await lockContract(tx, contractId, { provider });
     const status = transition(c.status, action);
     await tx.query(`UPDATE contract_sign_requests SET status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
+    await recordAudit(tx, { provider, kind: action === 'accept' ? 'contract_accepted' : 'contract_rejected', actor: providerActor(provider), subject: { type: 'contract', id: contractId } });
     if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
   });
   return getContract(db, contractId, { provider });
@@ -97,6 +149,7 @@ export async function retryContract(db: Db, contractId: string, provider: string
       [contractId, status],
     );
     await recordEvent(tx, { contractId, event: 'retried', actor: null, token: c.token, detail: 'retry requested by provider' });
+    await recordAudit(tx, { provider, kind: 'contract_retried', actor: providerActor(provider), subject: { type: 'contract', id: contractId } });
     if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
   });
   return getContract(db, contractId, { provider });
@@ -106,17 +159,27 @@ export async function retryContract(db: Db, contractId: string, provider: string
  * Records a payment outcome (operator). A refund also cancels the contract where the state table
  * has a refund transition; elsewhere (rejected, cancelled) only the payment status changes.
  */
-export async function setPayment(db: Db, contractId: string, status: Exclude<PaymentStatus, 'pending'>): Promise<Contract> {
+export async function setPayment(db: Db, contractId: string, status: Exclude<PaymentStatus, 'pending'>, operator: string): Promise<Contract> {
   const provider = await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { operator: true });
     if (!canSetPayment(c.payment_status, status)) {
       throw fail('invalid_transition', `Cannot mark payment ${status}: it is ${c.payment_status}.`);
     }
     await tx.query(`UPDATE contract_sign_requests SET payment_status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
-    const refunded = status === 'refunded' ? served(c.status, 'refund') : null;
-    if (refunded) await cancelLocked(tx, c, refunded, 'payment refunded');
+    await recordAudit(tx, { provider: c.provider_pubkey, kind: 'payment_recorded', actor: { kind: 'operator', pubkey: operator }, subject: { type: 'contract', id: contractId }, detail: { payment_status: status, previous: c.payment_status } });
+    if (status === 'refunded') await endContract(tx, c, 'refund', null, 'payment refunded', false);
     if (status === 'succeeded' && offersWork(c.status)) await notifyWork(tx, [contractId]);
     return c.provider_pubkey;
+  });
+  return getContract(db, contractId, { provider });
+}
+
+/** The provider ends a contract (DESIGN.md v3 `…/terminate`): as a cancel, with its reason recorded. */
+export async function terminateContract(db: Db, contractId: string, provider: string, reason: string | null): Promise<Contract> {
+  await db.transaction(async (tx) => {
+    const c = await lockContract(tx, contractId, { provider });
+    await endContract(tx, c, 'terminate', provider, reason === null ? 'terminate requested by provider' : `terminate requested by provider: ${reason}`);
+    await recordAudit(tx, { provider, kind: 'terminate_requested', actor: providerActor(provider), subject: { type: 'contract', id: contractId }, ...(reason !== null && { detail: { reason } }) });
   });
   return getContract(db, contractId, { provider });
 }
@@ -126,7 +189,7 @@ export async function listEvents(db: Queryable, contractId: string, provider: st
   if (c.rowCount === 0) throw notFound(`Contract ${contractId}`);
   return (
     await db.query<ContractEvent>(
-      `SELECT event_id, at, event, agent_pubkey, lock_token, detail FROM contract_events WHERE contract_id = $1 ORDER BY event_id`,
+      `SELECT event_id, at, event, action, agent_pubkey, lock_token, detail FROM contract_events WHERE contract_id = $1 ORDER BY event_id`,
       [contractId],
     )
   ).rows;

@@ -3,13 +3,15 @@
 // their events in a CTE of the same statement.
 import type { ContractEventKind } from '@dc/core';
 import type { Queryable } from '../db/db.js';
+import { workActionSql } from './contract-state.js';
 
 /**
- * `INSERT INTO contract_events` of the rows `source` yields: a VALUES list or a SELECT with the
- * columns contract_id, event, agent_pubkey, lock_token, detail, in this order.
+ * `INSERT INTO contract_events` of the rows `source` yields: a SELECT with the columns
+ * contract_id, event, agent_pubkey, lock_token, detail, action, in this order (action from the
+ * contract's status after the change: workActionSql).
  */
 export function insertEventsSql(source: string): string {
-  return `INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail) ${source}`;
+  return `INSERT INTO contract_events (contract_id, event, agent_pubkey, lock_token, detail, action) ${source}`;
 }
 
 export interface ContractEventRow {
@@ -22,6 +24,10 @@ export interface ContractEventRow {
   detail: string | null;
 }
 
+/** Records one event; its action follows the contract's status after the change (written before this call). */
 export async function recordEvent(tx: Queryable, e: ContractEventRow): Promise<void> {
-  await tx.query(insertEventsSql('VALUES ($1, $2, $3, $4, $5)'), [e.contractId, e.event, e.actor, e.token, e.detail]);
+  await tx.query(
+    insertEventsSql(`SELECT $1, $2, $3, $4, $5, ${workActionSql()} FROM contract_sign_requests c WHERE c.contract_id = $1`),
+    [e.contractId, e.event, e.actor, e.token, e.detail],
+  );
 }

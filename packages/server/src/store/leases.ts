@@ -12,20 +12,27 @@
 // the lease answers 200 again. Every change runs under the contract's row lock (lockContract, or
 // FOR UPDATE SKIP LOCKED in claim and expiry) inside one transaction, with time from the database
 // clock, and takes its next status from the state table (contract-state.ts).
-import { LAST_ERROR_MAX_CHARS, type ContractAction, type WorkItem } from '@dc/core';
+//
+// Teardowns (DESIGN.md "Teardown after provisioning (v3)") are leases on `terminating` contracts
+// with the same columns and fencing; they route by provisioned_pool_id and stick to their owner.
+import { LAST_ERROR_MAX_CHARS, workActionOf, type ContractAction, type WorkAction, type WorkItem } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, fail } from '../errors.js';
 import { MAX_BACKOFF_SECONDS } from '../timing.js';
+import { DEFAULT_STICKY_GRACE_SECONDS } from '../config.js';
 import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom, lockContract, type LockedContract } from './contract-row.js';
-import { allowedFromSql, grantableSql, offersWork, servedFrom, statusAfterSql, transition } from './contract-state.js';
+import { allowedFromSql, grantableSql, offersWork, servedFrom, statusAfterSql, teardownGrantableSql, transition, workActionSql } from './contract-state.js';
 import { insertEventsSql, recordEvent } from './events.js';
 import { ROUTED_TO_ME, meCte } from './routing.js';
 import { notifyWork, notifyWorkSql } from './work-notify.js';
+import { providerActor, recordAudit } from './audit.js';
 
 export interface LeasePolicy {
   ttlSeconds: number;
   backoffSeconds: number;
   maxAttempts: number;
+  /** DC_STICKY_GRACE_SECONDS: how long an owner not heard from keeps its teardowns (default DEFAULT_STICKY_GRACE_SECONDS). */
+  stickyGraceSeconds?: number;
 }
 
 export interface Caller {
@@ -35,7 +42,38 @@ export interface Caller {
   poolId: string | null;
 }
 
-const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, o.provisioner_type, o.provisioner_config`;
+/** A teardown uses the provisioner type recorded when the machine was built, not the offering's current one. */
+const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, ${workActionSql()} AS action,
+  CASE WHEN ${workActionSql()} = 'terminate' THEN COALESCE(c.provisioned_type, o.provisioner_type) ELSE o.provisioner_type END AS provisioner_type,
+  o.provisioner_config`;
+
+/** SQL: the host_scope the agent `agentParam` reported in its last heartbeat. */
+const agentScopeSql = (agentParam: string) =>
+  `(SELECT s.capabilities ->> 'host_scope' FROM agent_status s WHERE s.agent_pubkey = ${agentParam})`;
+
+/**
+ * SQL: contract `c`'s teardown owner is sticky: not revoked, heard from within the grace period
+ * (database clock) and advertising `terminate` in its last heartbeat.
+ */
+export function ownerStickySql(graceParam: string): string {
+  return `EXISTS (SELECT 1 FROM provider_agent_delegations od JOIN agent_status os ON os.agent_pubkey = od.agent_pubkey
+    WHERE od.agent_pubkey = c.teardown_owner AND od.revoked_at IS NULL
+      AND os.last_seen_at > now() - make_interval(secs => ${graceParam})
+      AND os.capabilities -> 'actions' @> '["terminate"]'::jsonb)`;
+}
+
+/** Positional parameters of a work query: `$1` provider, `$2` agent, `$3` pool when pooled, then named extras. */
+class Params {
+  readonly values: unknown[];
+  constructor(caller: Caller) {
+    this.values = [caller.provider, caller.agent];
+    if (caller.poolId !== null) this.values.push(caller.poolId);
+  }
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
 
 /**
  * Contracts an agent may be granted: paid, in a status the table grants from, not backing off,
@@ -50,45 +88,88 @@ function eligibleWhere(pooled: boolean): string {
     ${routed}`;
 }
 
-function pendingSql(pooled: boolean, limit: string, ttlSeconds: string): string {
+/**
+ * Teardowns an agent may be granted: `terminating`, not a person's, not backing off, lease free,
+ * expired or its own; its own (it is the owner), or, in the pool that built the machine, one
+ * whose owner is not sticky and whose host_scope the agent reports too. `grace`: a parameter.
+ */
+function teardownWhere(pooled: boolean, grace: string): string {
+  const others = pooled
+    ? `(c.provisioned_pool_id = $3 AND c.host_scope IS NOT DISTINCT FROM ${agentScopeSql('$2')} AND NOT ${ownerStickySql(grace)})`
+    : 'false'; // a legacy agent (no pool) tears down only what it owns
+  return `c.provider_pubkey = $1 AND ${teardownGrantableSql()}
+    AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= now())
+    AND (c.provisioning_lock_agent IS NULL OR c.provisioning_lock_expires_at <= now() OR c.provisioning_lock_agent = $2)
+    AND (c.teardown_owner IS NOT DISTINCT FROM $2 OR ${others})`;
+}
+
+function workWhere(work: WorkAction, pooled: boolean, grace: string): string {
+  return work === 'terminate' ? teardownWhere(pooled, grace) : eligibleWhere(pooled);
+}
+
+function pendingSql(work: WorkAction, pooled: boolean, limit: string, ttlSeconds: string, grace: string): string {
   return `WITH ${meCte(pooled ? '$3' : null)}
      SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
      FROM ${CONTRACT_FROM}
      WHERE c.contract_id IN (
-       SELECT c.contract_id FROM contract_sign_requests c WHERE ${eligibleWhere(pooled)}
+       SELECT c.contract_id FROM contract_sign_requests c WHERE ${workWhere(work, pooled, grace)}
        ORDER BY c.created_at, c.contract_id LIMIT ${limit})
      ORDER BY c.created_at, c.contract_id`;
 }
 
 /** The pending-provision query with literal limit and TTL (for EXPLAIN in tests and benchmarks). */
-export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number): string {
-  return pendingSql(pooled, String(Math.trunc(limit)), String(Math.trunc(ttlSeconds)));
+export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number, work: WorkAction = 'provision'): string {
+  return pendingSql(work, pooled, String(Math.trunc(limit)), String(Math.trunc(ttlSeconds)), '600');
 }
 
-export async function pendingProvision(db: Queryable, caller: Caller, limit: number, policy: LeasePolicy): Promise<WorkItem[]> {
+/** Work this agent may take now: teardowns first (when asked), then provisions, `limit` in all. */
+export async function pendingProvision(
+  db: Queryable, caller: Caller, limit: number, policy: LeasePolicy, actions: readonly WorkAction[] = ['provision'],
+): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
-  const params: unknown[] = [caller.provider, caller.agent];
-  if (pooled) params.push(caller.poolId);
-  params.push(limit, policy.ttlSeconds);
-  const sql = pendingSql(pooled, `$${params.length - 1}`, `$${params.length}`);
-  // Prepared: agents poll this all day; planning the join costs more than running it.
-  return (await db.query<WorkItem>(sql, params, { prepare: pooled ? 'dc_pending_pooled' : 'dc_pending_legacy' })).rows;
+  const out: WorkItem[] = [];
+  for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
+    if (out.length >= limit) break;
+    const p = new Params(caller);
+    const [pLimit, pTtl] = [p.add(limit - out.length), p.add(policy.ttlSeconds)];
+    const grace = work === 'terminate' ? p.add((policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS)) : '0';
+    // Prepared: agents poll this all day; planning the join costs more than running it.
+    const name = `dc_pending_${work}_${pooled ? 'pooled' : 'legacy'}`;
+    out.push(...(await db.query<WorkItem>(pendingSql(work, pooled, pLimit, pTtl, grace), p.values, { prepare: name })).rows);
+  }
+  return out;
 }
 
 /**
- * Grants leases on up to `max` contracts in one statement. Rows other claims are taking are
- * skipped (SKIP LOCKED), so fifty agents asking at once get fifty different contracts instead of
- * queueing on the same rows; the UPDATE re-checks eligibility on the locked row. The caller's own
- * open leases come first and are renewed with their token kept (a restarted agent resumes its
- * work). Granting over another agent's expired, unswept lease counts that expiry as an attempt.
+ * Grants leases on up to `max` contracts: teardowns first when the agent asks for them
+ * (`actions`), then provisions. Each kind is one statement; see claimWork.
  */
-export async function claim(db: Db, caller: Caller, opts: { max: number; exclude: string[] }, policy: LeasePolicy): Promise<WorkItem[]> {
+export async function claim(
+  db: Db, caller: Caller, opts: { max: number; exclude: string[]; actions?: readonly WorkAction[] }, policy: LeasePolicy,
+): Promise<WorkItem[]> {
+  const actions = opts.actions ?? ['provision'];
+  const out: WorkItem[] = [];
+  for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
+    if (out.length >= opts.max) break;
+    out.push(...(await claimWork(db, caller, work, { max: opts.max - out.length, exclude: opts.exclude }, policy)));
+  }
+  return out;
+}
+
+/**
+ * Grants leases on up to `max` contracts of one kind of work in one statement. Rows other claims
+ * are taking are skipped (SKIP LOCKED), so fifty agents asking at once get fifty different
+ * contracts instead of queueing on the same rows; the UPDATE re-checks eligibility on the locked
+ * row. The caller's own open leases come first and are renewed with their token kept (a restarted
+ * agent resumes its work). Granting over another agent's expired, unswept lease counts that
+ * expiry as an attempt.
+ */
+async function claimWork(db: Db, caller: Caller, work: WorkAction, opts: { max: number; exclude: string[] }, policy: LeasePolicy): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
-  const params: unknown[] = [caller.provider, caller.agent];
-  if (pooled) params.push(caller.poolId);
-  params.push(opts.exclude, opts.max, policy.ttlSeconds, policy.maxAttempts);
-  const n = params.length; // $n-3 exclude, $n-2 max, $n-1 ttl, $n max attempts
-  const [pEx, pMax, pTtl, pAttempts] = [n - 3, n - 2, n - 1, n].map((i) => `$${i}`);
+  const p = new Params(caller);
+  const [pEx, pMax, pTtl, pAttempts] = [p.add(opts.exclude), p.add(opts.max), p.add(policy.ttlSeconds), p.add(policy.maxAttempts)];
+  const grace = work === 'terminate' ? p.add((policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS)) : '0';
+  const recheck = work === 'terminate' ? teardownGrantableSql() : grantableSql();
   const mine = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`; // never NULL: ORDER BY and CASE rely on it
   // One statement (one round trip, its own transaction): the agent's delegation is locked FOR
   // SHARE first, so a revocation waits for this grant and then releases it (see assertAgentActive).
@@ -103,7 +184,7 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
          c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token
        FROM contract_sign_requests c
        WHERE EXISTS (SELECT 1 FROM active)
-         AND ${eligibleWhere(pooled)}
+         AND ${workWhere(work, pooled, grace)}
          AND NOT (c.contract_id = ANY(${pEx}::text[]))
          -- an expired lease that would reach the attempt limit is left to the sweeper
          AND (${mine} OR c.provisioning_lock_agent IS NULL OR (c.attempts + 1 < ${pAttempts} AND ${allowedFromSql('expire')}))
@@ -124,21 +205,21 @@ export async function claim(db: Db, caller: Caller, opts: { max: number; exclude
          last_error = CASE WHEN picked.takes_expired THEN 'lease expired' ELSE c.last_error END,
          updated_at = now()
        FROM picked
-       WHERE c.contract_id = picked.contract_id AND ${grantableSql()}
+       WHERE c.contract_id = picked.contract_id AND ${recheck}
        RETURNING c.*, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token
      ),
      events AS (
-       ${insertEventsSql(`SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired' FROM granted WHERE takes_expired
+       ${insertEventsSql(`SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired', ${workActionSql('status')} FROM granted WHERE takes_expired
        UNION ALL
-       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim' FROM granted`)}
+       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim', ${workActionSql('status')} FROM granted`)}
      )
      SELECT a.n AS agent_active, i.* FROM (SELECT count(*)::int AS n FROM active) a
      LEFT JOIN LATERAL (
        SELECT ${ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds FROM ${contractFrom('granted')}
      ) i ON true
      ORDER BY i.created_at, i.contract_id`,
-    params,
-    { prepare: pooled ? 'dc_claim_pooled' : 'dc_claim_legacy' },
+    p.values,
+    { prepare: `dc_claim_${work}_${pooled ? 'pooled' : 'legacy'}` },
   );
   if (r.rows[0]?.agent_active === 0) throw fail('agent_revoked');
   return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as WorkItem);
@@ -176,17 +257,55 @@ function notProvisionable(row: LockedContract, action: ContractAction): DomainEr
   return fail('not_provisionable', `The contract is ${row.status}; only ${from} contracts can be ${DONE[action] ?? action}.`);
 }
 
-/** POST …/lock: grant when free or expired, renew when the caller holds it. */
+/**
+ * A teardown's routing for a caller that is not its owner: the pool that built the machine and
+ * the same host_scope (DESIGN.md "Sticky owner"); 403 not_routed otherwise.
+ */
+async function assertTeardownRoute(tx: Queryable, row: LockedContract, caller: Caller): Promise<void> {
+  if (row.teardown_owner === caller.agent) return;
+  if (caller.poolId === null || row.provisioned_pool_id !== caller.poolId) {
+    throw fail('not_routed', 'This machine was built by an agent of another pool; only that pool tears it down.');
+  }
+  const scope = (await tx.query<{ scope: string | null }>(`SELECT ${agentScopeSql('$1')} AS scope`, [caller.agent])).rows[0]!.scope;
+  if (scope !== row.host_scope) {
+    throw fail('not_routed', `This machine lives in host_scope ${JSON.stringify(row.host_scope)}; this agent reports ${JSON.stringify(scope)} (capabilities.host_scope).`);
+  }
+}
+
+/** The owner keeps a teardown while it holds a live lease on it or is sticky (ownerStickySql). */
+async function ownerKeepsIt(tx: Queryable, row: LockedContract, policy: LeasePolicy): Promise<boolean> {
+  if (row.teardown_owner === null) return false;
+  if (row.lock_live && row.lock_agent === row.teardown_owner) return true;
+  const r = await tx.query<{ sticky: boolean }>(
+    `SELECT ${ownerStickySql('$2')} AS sticky FROM contract_sign_requests c WHERE c.contract_id = $1`,
+    [row.contract_id, (policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS)],
+  );
+  return r.rows[0]!.sticky;
+}
+
+/** The refusal of a teardown grant: failed teardowns wait for the provider, handed-off ones for a person. */
+function notTerminable(row: LockedContract): DomainError {
+  if (row.teardown_handed_off) {
+    return fail('invalid_transition', 'This teardown was handed off to a person; the provider marks it terminated.');
+  }
+  return fail('invalid_transition', `The contract is ${row.status}; only terminating contracts can be locked for teardown.`);
+}
+
+/** POST …/lock: grant when free or expired, renew when the caller holds it. Provision or teardown, by the contract's status. */
 export async function lock(db: Db, caller: Caller, id: string, lockToken: number | undefined, policy: LeasePolicy): Promise<WorkItem> {
   await db.transaction(async (tx) => {
     await assertAgentActive(tx, caller.agent);
     const row = await lockContract(tx, id, { provider: caller.provider }, caller.poolId);
-    if (!row.routed) throw fail('not_routed');
-    if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
+    const teardown = workActionOf(row.status) === 'terminate';
+    if (teardown) await assertTeardownRoute(tx, row, caller);
+    else if (!row.routed) throw fail('not_routed');
+    // contract_cancelled never refuses a teardown (DESIGN.md v3): the lease now destroys the machine.
+    if (!teardown && (row.status === 'cancelled' || row.payment_status === 'refunded')) throw cancelled();
     const open = row.lease_agent === caller.agent && row.lease_outcome === null;
     if (lockToken !== undefined && (lockToken !== row.token || !open)) throw leaseLost();
-    if (row.payment_status !== 'succeeded') throw notProvisionable(row, 'grant');
-    const granted = transition(row.status, 'grant', () => notProvisionable(row, 'grant'));
+    if (!teardown && row.payment_status !== 'succeeded') throw notProvisionable(row, 'grant');
+    const granted = transition(row.status, 'grant', () => (teardown ? notTerminable(row) : notProvisionable(row, 'grant')));
+    if (teardown && row.teardown_handed_off) throw notTerminable(row);
     if (open && (row.lock_live || row.lock_agent === null || row.lock_agent === caller.agent)) {
       await tx.query(
         `UPDATE contract_sign_requests SET status = $4, provisioning_lock_agent = $2, provisioning_lock_at = now(),
@@ -195,6 +314,9 @@ export async function lock(db: Db, caller: Caller, id: string, lockToken: number
       );
       await recordEvent(tx, { contractId: id, event: 'renewed', actor: caller.agent, token: row.token, detail: null });
       return;
+    }
+    if (teardown && row.teardown_owner !== caller.agent && (await ownerKeepsIt(tx, row, policy))) {
+      throw fail('sticky_owner', 'The agent that built this machine tears it down while it is online and takes teardowns.');
     }
     if (row.lock_live) throw fail('lock_held');
     if (row.backing_off) throw fail('backing_off');
@@ -218,25 +340,28 @@ export async function lock(db: Db, caller: Caller, id: string, lockToken: number
   return readItem(db, id, policy);
 }
 
-type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off';
+type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off' | 'terminated';
 
 /**
  * Common fencing check for calls that end a lease. Returns 'repeat' for an exact repeat of the
  * call that ended it (answered 200 without change), else 'open' when the caller may end it now.
+ * An exact repeat is never refused; `provisioned` on a contract being torn down is
+ * contract_cancelled (the agent must tear down what it built), teardown calls never are.
  */
 async function fence(tx: Queryable, row: LockedContract, caller: Caller, token: number, ending: Ending): Promise<'repeat' | 'open'> {
-  if (row.status === 'cancelled' || row.payment_status === 'refunded') throw cancelled();
-  if (token === row.token && row.lease_agent === caller.agent) {
-    if (row.lease_outcome === ending) return 'repeat';
-    if (row.lease_outcome === null) return 'open';
-    throw leaseLost();
+  const current = token === row.token && row.lease_agent === caller.agent;
+  if (current && row.lease_outcome === ending) return 'repeat';
+  if (!current) {
+    // An older lease: only the exact call that ended it (same agent, token, outcome) is a repeat.
+    const ended = await tx.query(
+      `SELECT 1 FROM contract_events WHERE contract_id = $1 AND lock_token = $2 AND agent_pubkey = $3 AND event = $4 LIMIT 1`,
+      [row.contract_id, token, caller.agent, ending],
+    );
+    if (ended.rowCount > 0) return 'repeat';
   }
-  // An older lease: only the exact call that ended it (same agent, token, outcome) is a repeat.
-  const ended = await tx.query(
-    `SELECT 1 FROM contract_events WHERE contract_id = $1 AND lock_token = $2 AND agent_pubkey = $3 AND event = $4 LIMIT 1`,
-    [row.contract_id, token, caller.agent, ending],
-  );
-  if (ended.rowCount > 0) return 'repeat';
+  const teardown = workActionOf(row.status) === 'terminate';
+  if (row.status === 'cancelled' || (ending === 'provisioned' && teardown) || (!teardown && row.payment_status === 'refunded')) throw cancelled();
+  if (current && row.lease_outcome === null) return 'open';
   throw leaseLost();
 }
 
@@ -257,6 +382,17 @@ export async function release(db: Db, caller: Caller, id: string, token: number,
   return readItem(db, id, policy);
 }
 
+/**
+ * SET clause recording what was built and where (DESIGN.md v3 "Where it is routed"): the pool
+ * `pool`, the offering's provisioner type, the owner `owner` and the host_scope the details
+ * report (else the owner's heartbeat scope). `details` is a jsonb expression.
+ */
+function builtSql(pool: string, owner: string, details: string): string {
+  return `provisioned_pool_id = ${pool}, teardown_owner = ${owner},
+    provisioned_type = (SELECT o.provisioner_type FROM provider_offerings o WHERE o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id),
+    host_scope = COALESCE(${details} ->> 'host_scope', ${agentScopeSql(owner)})`;
+}
+
 export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<WorkItem> {
   // The common case in one statement: the caller's open lease with the current token. The WHERE
   // clause is the whole fencing rule, re-checked under the row lock, so it is as safe as the
@@ -264,15 +400,16 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
   const fast = await db.query<WorkItem>(
     `WITH done AS (
        UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $2, provisioned_at = now(),
-         instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now()
+         instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
+         ${builtSql('$7::text', '$2', '$4::jsonb')}
        WHERE c.contract_id = $1 AND c.provider_pubkey = $5 AND c.provisioning_lock_token = $3 AND c.lease_agent = $2
          AND c.lease_outcome IS NULL AND ${allowedFromSql('provision')} AND c.payment_status = 'succeeded'
        RETURNING c.*
      ), ev AS (
-       ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL FROM done`)}
+       ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL, ${workActionSql('status')} FROM done`)}
      )
      SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds FROM ${contractFrom('done')}`,
-    [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds],
+    [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds, caller.poolId],
     { prepare: 'dc_provisioned' },
   );
   if (fast.rows[0]) return fast.rows[0];
@@ -283,10 +420,11 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
     // provisioning_failed: the machine exists and nobody else was granted the contract.
     const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
     await tx.query(
-      `UPDATE contract_sign_requests SET status = $4, provisioned_by = $2, provisioned_at = now(),
-         instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now()
+      `UPDATE contract_sign_requests c SET status = $4, provisioned_by = $2, provisioned_at = now(),
+         instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
+         ${builtSql('$5::text', '$2', '$3::jsonb')}
        WHERE contract_id = $1`,
-      [id, caller.agent, JSON.stringify(details), status],
+      [id, caller.agent, JSON.stringify(details), status, caller.poolId],
     );
     await recordEvent(tx, { contractId: id, event: 'provisioned', actor: caller.agent, token, detail: null });
   });
@@ -335,6 +473,9 @@ async function recordFailure(
     [row.contract_id, status, attempts, message, backoff, token],
   );
   await recordEvent(tx, { contractId: row.contract_id, event: 'failed', actor: by, token, detail: r.rows[0]!.last_error });
+  if (status === 'termination_failed' && row.status !== status) {
+    await recordEvent(tx, { contractId: row.contract_id, event: 'termination_failed', actor: null, token, detail: `${attempts} attempt(s) failed` });
+  }
   if (offersWork(status) && backoff === 0) await notifyWork(tx, [row.contract_id]);
 }
 
@@ -343,9 +484,11 @@ export async function handoff(db: Db, caller: Caller, id: string, token: number,
     const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'handed_off') === 'repeat') return;
     const status = transition(row.status, 'handoff', () => notProvisionable(row, 'handoff'));
+    // A teardown handed off stays terminating, out of the agents' queue, until the provider marks it terminated.
     await tx.query(
-      `UPDATE contract_sign_requests SET status = $2, ${CLEAR_LOCK}, lease_outcome = 'handed_off', updated_at = now() WHERE contract_id = $1`,
-      [id, status],
+      `UPDATE contract_sign_requests SET status = $2, ${CLEAR_LOCK}, lease_outcome = 'handed_off',
+         teardown_handed_off = $3, updated_at = now() WHERE contract_id = $1`,
+      [id, status, workActionOf(status) === 'terminate'],
     );
     await recordEvent(tx, { contractId: id, event: 'handed_off', actor: caller.agent, token, detail: note });
   });
@@ -359,9 +502,12 @@ export async function providerProvisioned(db: Db, provider: string, id: string, 
     if (row.status === 'cancelled') throw cancelled();
     if (row.status === 'provisioned' && row.provisioned_by === provider) return; // repeat
     if (row.status !== 'provisioning') throw fail('invalid_transition', `Providers may confirm only handed-off contracts; this one is ${row.status}.`);
+    // Built by a person: no agent owns its teardown (it starts handed off); it counts for the pool of the agent that handed it off.
     await tx.query(
-      `UPDATE contract_sign_requests SET status = $4, provisioned_by = $2, provisioned_at = now(),
-         instance_details = $3::jsonb, next_attempt_at = NULL, updated_at = now() WHERE contract_id = $1`,
+      `UPDATE contract_sign_requests c SET status = $4, provisioned_by = $2, provisioned_at = now(),
+         instance_details = $3::jsonb, next_attempt_at = NULL, updated_at = now(),
+         ${builtSql('(SELECT d.pool_id FROM provider_agent_delegations d WHERE d.agent_pubkey = c.lease_agent)', 'NULL::text', '$3::jsonb')}
+       WHERE contract_id = $1`,
       [id, provider, JSON.stringify(details), transition(row.status, 'provision')],
     );
     await recordEvent(tx, { contractId: id, event: 'provisioned', actor: provider, token: row.token, detail: 'completed by provider' });
@@ -381,6 +527,46 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
   return readItem(db, id, policy);
 }
 
+/** POST …/terminated by an agent: its teardown lease is done, the machine is gone. */
+export async function terminated(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<WorkItem> {
+  await db.transaction(async (tx) => {
+    const row = await lockContract(tx, id, { provider: caller.provider });
+    if (await fence(tx, row, caller, token, 'terminated') === 'repeat') return;
+    const status = transition(row.status, 'terminated', () =>
+      fail('invalid_transition', `The contract is ${row.status}; only contracts being torn down can be confirmed terminated.`));
+    await tx.query(
+      `UPDATE contract_sign_requests SET status = $2, terminated_at = now(), terminated_by = $3, next_attempt_at = NULL,
+         ${CLEAR_LOCK}, lease_outcome = 'terminated', updated_at = now() WHERE contract_id = $1`,
+      [id, status, caller.agent],
+    );
+    await recordEvent(tx, { contractId: id, event: 'terminated', actor: caller.agent, token, detail: null });
+  });
+  return readItem(db, id, policy);
+}
+
+/**
+ * The provider marks a teardown done by hand (`terminating` or `termination_failed`; no lease
+ * needed). A lease still open is fenced off: its holder's later calls with that token are
+ * lease_lost. A repeat by the same provider answers 200.
+ */
+export async function providerTerminated(db: Db, provider: string, id: string, note: string | null, policy: LeasePolicy): Promise<WorkItem> {
+  await db.transaction(async (tx) => {
+    const row = await lockContract(tx, id, { provider });
+    if (row.status === 'terminated' && row.terminated_by === provider) return; // repeat
+    const status = transition(row.status, 'terminated', () =>
+      fail('invalid_transition', `The contract is ${row.status}; only terminating or termination_failed contracts can be marked terminated.`));
+    await tx.query(
+      `UPDATE contract_sign_requests SET status = $2, terminated_at = now(), terminated_by = $3, next_attempt_at = NULL, ${CLEAR_LOCK},
+         lease_outcome = CASE WHEN lease_agent IS NOT NULL AND lease_outcome IS NULL THEN 'closed' ELSE lease_outcome END,
+         updated_at = now() WHERE contract_id = $1`,
+      [id, status, provider],
+    );
+    await recordEvent(tx, { contractId: id, event: 'terminated', actor: provider, token: row.token, detail: note ?? 'marked terminated by the provider' });
+    await recordAudit(tx, { provider, kind: 'contract_terminated_by_hand', actor: providerActor(provider), subject: { type: 'contract', id }, ...(note !== null && { detail: { note } }) });
+  });
+  return readItem(db, id, policy);
+}
+
 /** Releases every lease an agent holds (used when it is revoked) and records `released`. */
 export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, detail: string): Promise<number> {
   const r = await tx.query<{ n: number }>(
@@ -394,7 +580,7 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
        FROM held WHERE c.contract_id = held.contract_id
        RETURNING c.contract_id, c.provisioning_lock_token, c.status
      ), events AS (
-       ${insertEventsSql(`SELECT contract_id, 'released', $1, provisioning_lock_token, $2 FROM released`)}
+       ${insertEventsSql(`SELECT contract_id, 'released', $1, provisioning_lock_token, $2, ${workActionSql('status')} FROM released`)}
      )
      SELECT (SELECT count(*) FROM released)::int AS n,
        ${notifyWorkSql(`SELECT contract_id FROM released WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,
@@ -415,7 +601,7 @@ export async function expireLeases(db: Queryable, maxAttempts: number): Promise<
     // SKIP LOCKED: rows a grant, confirmation or revocation is working on are left for the next
     // run, so the sweeper never waits on (or deadlocks with) request transactions.
     `WITH due AS (
-       SELECT c.contract_id FROM contract_sign_requests c
+       SELECT c.contract_id, c.status AS prev_status FROM contract_sign_requests c
        WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
          AND CASE WHEN ${atLimit} THEN ${allowedFromSql('exhaust')} ELSE ${allowedFromSql('expire')} END
        ORDER BY c.contract_id FOR UPDATE SKIP LOCKED
@@ -425,9 +611,12 @@ export async function expireLeases(db: Queryable, maxAttempts: number): Promise<
            status = CASE WHEN ${atLimit} THEN ${statusAfterSql('exhaust')} ELSE ${statusAfterSql('expire')} END,
            updated_at = now()
        FROM due WHERE c.contract_id = due.contract_id
-       RETURNING c.contract_id, c.lease_agent, c.provisioning_lock_token, c.status
+       RETURNING c.contract_id, c.lease_agent, c.provisioning_lock_token, c.status, c.attempts, due.prev_status
      ), events AS (
-       ${insertEventsSql(`SELECT contract_id, 'expired', lease_agent, provisioning_lock_token, 'lease expired' FROM expired`)}
+       ${insertEventsSql(`SELECT contract_id, 'expired', lease_agent, provisioning_lock_token, 'lease expired', ${workActionSql('status')} FROM expired
+         UNION ALL
+         SELECT contract_id, 'termination_failed', NULL, provisioning_lock_token, attempts || ' attempt(s) failed', 'terminate'
+         FROM expired WHERE status = 'termination_failed' AND prev_status <> 'termination_failed'`)}
      )
      SELECT (SELECT count(*) FROM expired)::int AS n,
        ${notifyWorkSql(`SELECT contract_id FROM expired WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,

@@ -7,6 +7,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { DomainError } from '../errors.js';
 import { inputProblem } from '../input-problem.js';
 import { lockPools, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
+import { providerActor, recordAudit } from './audit.js';
 
 export const CSV_COLUMNS = [
   'offering_id', 'name', 'product_type', 'datacenter_country', 'monthly_price', 'currency',
@@ -134,7 +135,9 @@ export async function importOfferingsCsv(db: Db, provider: string, text: string)
     }
     if (errors.length) throw invalid(errors.sort((a, b) => a.line - b.line));
     const { created, updated } = await upsertOfferings(tx, provider, resolved);
-    return { imported: resolved.length, created, updated };
+    const counts = { imported: resolved.length, created, updated };
+    await recordAudit(tx, { provider, kind: 'offerings_imported', actor: providerActor(provider), subject: { type: 'provider', id: provider }, detail: counts });
+    return counts;
   });
 }
 

@@ -3,7 +3,9 @@
 import { countryToRegion, isCountryCode, type ErrorCode, type Offering, type OfferingCreate, type OfferingListQuery, type OfferingStatus, type OfferingUpdate } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, fail, notFound, pgCode } from '../errors.js';
-import { POOL_MATCH, RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
+import { POOL_IS_DEFAULT, POOL_MATCH, RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
+import { containsPattern } from './pools.js';
+import { providerActor, recordAudit } from './audit.js';
 
 export const OFFERING_COLUMNS = `o.offering_id, o.provider_pubkey, o.name, o.product_type, o.datacenter_country,
   o.datacenter_region, o.monthly_price::float8 AS monthly_price, o.currency, o.provisioner_type, o.provisioner_config,
@@ -141,6 +143,7 @@ export async function createOffering(db: Db, provider: string, input: OfferingCr
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw fail('offering_exists', `Offering "${input.offering_id}" already exists.`);
       throw err;
     }
+    await recordAudit(tx, { provider, kind: 'offering_created', actor: providerActor(provider), subject: { type: 'offering', id: input.offering_id }, detail: { name: input.name } });
   });
   return getOffering(db, provider, input.offering_id);
 }
@@ -177,6 +180,8 @@ export async function updateOffering(db: Db, provider: string, offeringId: strin
     );
     if (Array.isArray(row)) throw refusal(row);
     await upsertOfferings(tx, provider, [row]);
+    // Field names only: provisioner_config values may be sensitive.
+    await recordAudit(tx, { provider, kind: 'offering_updated', actor: providerActor(provider), subject: { type: 'offering', id: offeringId }, detail: { fields: Object.keys(patch) } });
   });
   return getOffering(db, provider, offeringId);
 }
@@ -190,6 +195,13 @@ export async function getOffering(db: Queryable, provider: string, offeringId: s
   return r.rows[0];
 }
 
+/**
+ * One page of offerings with the filtered total from the same scan (count(*) OVER ()). Filters and
+ * paging run on the table alone, in primary-key order, keeping only keys; the page's rows are then
+ * read whole by key (a LATERAL probe: as a plain join the planner hash-joins the whole table) and
+ * routed (ROUTE_JOIN). The pool filter is routing's rule in index-friendly form (routedToPool): explicit offerings
+ * of the pool, or unpinned ones of its location and type when it is that pair's default pool.
+ */
 export async function listOfferings(db: Queryable, provider: string, q: OfferingListQuery): Promise<{ items: Offering[]; total: number }> {
   const where = ['o.provider_pubkey = $1'];
   const params: unknown[] = [provider];
@@ -197,21 +209,28 @@ export async function listOfferings(db: Queryable, provider: string, q: Offering
     params.push(v);
     where.push(sql.replaceAll('?', `$${params.length}`));
   };
-  if (q.pool_id !== undefined) add(`${RESOLVED_POOL_ID} = ?`, q.pool_id);
+  if (q.pool_id !== undefined) {
+    add(`(o.agent_pool_id = ? OR (o.agent_pool_id IS NULL AND (o.datacenter_region, o.provisioner_type) =
+      (SELECT p.location, p.provisioner_type FROM agent_pools p WHERE p.pool_id = ? AND p.provider_pubkey = $1 AND ${POOL_IS_DEFAULT})))`, q.pool_id);
+  }
   if (q.product_type !== undefined) add('o.product_type = ?', q.product_type);
   if (q.status !== undefined) add('o.status = ?', q.status);
-  if (q.q !== undefined && q.q !== '') {
-    const like = `%${q.q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    add('(o.offering_id ILIKE ? OR o.name ILIKE ?)', like);
-  }
-  const from = `FROM provider_offerings o ${ROUTE_JOIN} WHERE ${where.join(' AND ')}`;
-  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n ${from}`, params)).rows[0]!.n;
+  if (q.q !== undefined && q.q !== '') add('(o.offering_id ILIKE ? OR o.name ILIKE ?)', containsPattern(q.q));
+  const filtered = `FROM provider_offerings o WHERE ${where.join(' AND ')}`;
   const limit = q.limit ?? 100;
   const offset = q.offset ?? 0;
-  const items = (
-    await db.query<Offering>(`SELECT ${OFFERING_COLUMNS} ${from} ORDER BY o.offering_id LIMIT ${limit} OFFSET ${offset}`, params)
-  ).rows;
-  return { items, total };
+  const r = await db.query<Offering & { total: number }>(
+    `WITH page AS (SELECT o.offering_id, count(*) OVER ()::int AS total ${filtered} ORDER BY o.offering_id LIMIT ${limit} OFFSET ${offset})
+     SELECT ${OFFERING_COLUMNS}, page.total
+     FROM page CROSS JOIN LATERAL (
+       SELECT * FROM provider_offerings x WHERE x.provider_pubkey = $1 AND x.offering_id = page.offering_id LIMIT 1) o
+     ${ROUTE_JOIN}
+     ORDER BY o.offering_id`,
+    params,
+  );
+  // Past the last page no row carries the total: count it (a client paging beyond the end).
+  const total = r.rows[0]?.total ?? (offset > 0 ? (await db.query<{ n: number }>(`SELECT count(*)::int AS n ${filtered}`, params)).rows[0]!.n : 0);
+  return { items: r.rows.map(({ total: _total, ...o }) => o), total };
 }
 
 export async function deleteOffering(db: Db, provider: string, offeringId: string): Promise<void> {
@@ -223,11 +242,14 @@ export async function deleteOffering(db: Db, provider: string, offeringId: strin
     const open = (
       await tx.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 AND offering_id = $2
-           AND status IN ('requested', 'accepted', 'provisioning', 'provisioning_failed')`,
+           AND status IN ('requested', 'accepted', 'provisioning', 'provisioning_failed', 'provisioned', 'terminating', 'termination_failed')`,
         [provider, offeringId],
       )
     ).rows[0]!.n;
-    if (open > 0) throw fail('offering_in_use', `${open} contract(s) for this offering are not finished; reject, cancel or complete them first (or set status inactive).`);
+    if (open > 0) {
+      throw fail('offering_in_use', `${open} contract(s) for this offering are not finished or still have a machine; reject, cancel or end them first (or set status inactive).`);
+    }
     await tx.query(`DELETE FROM provider_offerings WHERE provider_pubkey = $1 AND offering_id = $2`, [provider, offeringId]);
+    await recordAudit(tx, { provider, kind: 'offering_deleted', actor: providerActor(provider), subject: { type: 'offering', id: offeringId } });
   });
 }

@@ -2,10 +2,20 @@
 import { randomBytes } from 'node:crypto';
 import { type SetupTokenInfo } from '@dc/core';
 import { generateSetupToken, hashSetupToken } from '@dc/core/node';
-import type { Queryable } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import { PG_FOREIGN_KEY_VIOLATION, fail, notFound, pgCode } from '../errors.js';
+import { providerActor, recordAudit } from './audit.js';
 
 export async function createSetupToken(
+  db: Db,
+  provider: string,
+  poolId: string,
+  opts: { label: string | null; expiresInHours: number },
+): Promise<SetupTokenInfo & { token: string; location: string }> {
+  return db.transaction((tx) => createSetupTokenIn(tx, provider, poolId, opts));
+}
+
+async function createSetupTokenIn(
   db: Queryable,
   provider: string,
   poolId: string,
@@ -23,7 +33,12 @@ export async function createSetupToken(
      RETURNING token_id, pool_id, label, created_at, expires_at`,
     [tokenId, hashSetupToken(token), poolId, opts.label, opts.expiresInHours],
   ), poolId);
-  return { ...r.rows[0]!, token, location: pool.location };
+  const info = r.rows[0]!;
+  await recordAudit(db, {
+    provider, kind: 'token_created', actor: providerActor(provider),
+    subject: { type: 'token', id: tokenId, pool_id: poolId }, detail: { label: opts.label, expires_at: info.expires_at },
+  });
+  return { ...info, token, location: pool.location };
 }
 
 /** A pool deleted between our read and the insert is a 404, not a foreign-key 500. */
@@ -50,16 +65,27 @@ export async function listPendingTokens(db: Queryable, provider: string, poolId:
 }
 
 /** Revokes an unused token. A used token has done its work: revoke the agent instead. */
-export async function revokeSetupToken(db: Queryable, provider: string, tokenId: string): Promise<void> {
+export async function revokeSetupToken(db: Db, provider: string, tokenId: string): Promise<void> {
+  return db.transaction((tx) => revokeSetupTokenIn(tx, provider, tokenId));
+}
+
+async function revokeSetupTokenIn(db: Queryable, provider: string, tokenId: string): Promise<void> {
   // The "unused" condition is on the deleted row itself, so it is re-checked after waiting for a
   // concurrent setup that holds the row: a token that setup just used is never reported revoked.
-  const r = await db.query(
+  const r = await db.query<{ pool_id: string; label: string | null }>(
     `DELETE FROM agent_setup_tokens t USING agent_pools p
      WHERE t.token_id = $1 AND t.pool_id = p.pool_id AND p.provider_pubkey = $2 AND t.used_at IS NULL
-     RETURNING 1`,
+     RETURNING t.pool_id, t.label`,
     [tokenId, provider],
   );
-  if (r.rowCount > 0) return;
+  const revoked = r.rows[0];
+  if (revoked) {
+    await recordAudit(db, {
+      provider, kind: 'token_revoked', actor: providerActor(provider),
+      subject: { type: 'token', id: tokenId, pool_id: revoked.pool_id }, detail: { label: revoked.label },
+    });
+    return;
+  }
   const used = await db.query(
     `SELECT 1 FROM agent_setup_tokens t JOIN agent_pools p ON p.pool_id = t.pool_id WHERE t.token_id = $1 AND p.provider_pubkey = $2`,
     [tokenId, provider],

@@ -2,10 +2,11 @@
 // the transaction that creates work (paid + accepted, released, failed without back-off, retried,
 // expired), so listeners never wake before the rows are visible. The payload names the provider,
 // the pool the work is routed to and how many contracts, so a replica wakes only that many of
-// that pool's waiting agents instead of all of them.
+// that pool's waiting agents instead of all of them. A teardown's notice also names its sticky
+// owner ("provider pool n owner"), so the replica where the owner waits wakes exactly it.
 import type { Queryable } from '../db/db.js';
 import { contractFrom } from './contract-row.js';
-import { grantableSql } from './contract-state.js';
+import { grantableSql, teardownGrantableSql } from './contract-state.js';
 import { RESOLVED_POOL_ID } from './routing.js';
 
 /** Channel on which contract_sign_requests announces new work. */
@@ -17,18 +18,30 @@ export interface WorkNotice {
   provider: string;
   poolId: string | null;
   count: number;
+  /** Set for teardown work: its sticky owner (null: none), whose waiter is woken first. */
+  teardown?: { owner: string | null };
 }
 
 /**
- * SQL expression that sends one notice per (provider, pool) for the contracts selected by
- * `contractIds` (a subquery yielding contract ids) and evaluates to the number of notices.
+ * Rows (provider_pubkey, pool_id, n, owner) of work notices for contracts `c` matching `where`:
+ * provisions per routed pool (owner NULL), teardowns per built-in pool and owner ('-' when none).
+ */
+function noticeRowsSql(where: string): string {
+  return `SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*)::int AS n, NULL::text AS owner
+          FROM ${contractFrom()} WHERE ${where} AND ${grantableSql()} GROUP BY 1, 2
+          UNION ALL
+          SELECT c.provider_pubkey, c.provisioned_pool_id, count(*)::int, COALESCE(c.teardown_owner, '${NO_POOL}')
+          FROM contract_sign_requests c WHERE ${where} AND ${teardownGrantableSql()} GROUP BY 1, 2, 4`;
+}
+
+/**
+ * SQL expression that sends one notice per (provider, pool[, owner]) for the contracts selected by
+ * `contractIds` (a subquery yielding contract ids) that offer work, and evaluates to the number of notices.
  */
 export function notifyWorkSql(contractIds: string): string {
-  return `(SELECT count(pg_notify('${WORK_CHANNEL}', w.provider_pubkey || ' ' || COALESCE(w.pool_id, '${NO_POOL}') || ' ' || w.n))
-    FROM (SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*) AS n
-          FROM ${contractFrom()}
-          WHERE c.contract_id IN (${contractIds})
-          GROUP BY 1, 2) w)`;
+  return `(SELECT count(pg_notify('${WORK_CHANNEL}',
+            w.provider_pubkey || ' ' || COALESCE(w.pool_id, '${NO_POOL}') || ' ' || w.n || COALESCE(' ' || w.owner, '')))
+    FROM (${noticeRowsSql(`c.contract_id IN (${contractIds})`)}) w)`;
 }
 
 export async function notifyWork(tx: Queryable, contractIds: readonly string[]): Promise<void> {
@@ -37,10 +50,12 @@ export async function notifyWork(tx: Queryable, contractIds: readonly string[]):
 }
 
 export function parseWorkNotice(payload: string): WorkNotice | null {
-  const [provider, pool, n] = payload.split(' ');
+  const [provider, pool, n, owner] = payload.split(' ');
   const count = Number(n);
   if (!provider || !pool || !Number.isInteger(count) || count < 1) return null;
-  return { provider, poolId: pool === NO_POOL ? null : pool, count };
+  const notice: WorkNotice = { provider, poolId: pool === NO_POOL ? null : pool, count };
+  if (owner) notice.teardown = { owner: owner === NO_POOL ? null : owner };
+  return notice;
 }
 
 /**
@@ -53,17 +68,18 @@ export async function expiredLeaseNotices(
   since: Date | null,
   lookbackSeconds: number,
 ): Promise<{ notices: WorkNotice[]; checkedAt: Date | null }> {
-  const r = await db.query<{ provider_pubkey: string; pool_id: string | null; n: number; checked_at: Date }>(
-    `SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, count(*)::int AS n, now() AS checked_at
-     FROM ${contractFrom()}
-     WHERE c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
-       AND c.provisioning_lock_expires_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))
-       AND ${grantableSql()}
-     GROUP BY 1, 2`,
+  const r = await db.query<{ provider_pubkey: string; pool_id: string | null; n: number; owner: string | null; checked_at: Date }>(
+    `SELECT w.*, now() AS checked_at FROM (${noticeRowsSql(`c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at <= now()
+       AND c.provisioning_lock_expires_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))`)}) w`,
     [since, lookbackSeconds],
   );
   return {
-    notices: r.rows.map((row) => ({ provider: row.provider_pubkey, poolId: row.pool_id, count: row.n })),
+    notices: r.rows.map((row) => ({
+      provider: row.provider_pubkey,
+      poolId: row.pool_id,
+      count: row.n,
+      ...(row.owner !== null && { teardown: { owner: row.owner === NO_POOL ? null : row.owner } }),
+    })),
     checkedAt: r.rows[0]?.checked_at ?? null,
   };
 }

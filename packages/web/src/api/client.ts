@@ -1,6 +1,8 @@
 // The one transport: `call(name, {params, query, body})` of a core endpoint (ENDPOINTS gives the
 // method, path and types), signed over the exact target and bytes it sends (DESIGN.md "Request
-// signing"); `{error:{code,message}}` answers become ApiError.
+// signing"); `{error:{code,message}}` answers become ApiError. GETs are conditional: the last
+// answer's ETag goes out as If-None-Match, and a 304 hands back the value already held (the same
+// object, so React Query sees no change and nothing re-renders).
 import {
   ENDPOINTS,
   isErrorCode,
@@ -63,15 +65,21 @@ export function wireTarget(target: string): string {
   return u.pathname + u.search;
 }
 
+/** GET answers kept for If-None-Match, most recently used last; enough for every polled query. */
+const CONDITIONAL_ENTRIES = 200;
+
 export function createClient(key: SigningKey): Client {
   const origin = location.origin;
   const host = location.host.toLowerCase();
   // Server clock minus ours, learnt from a stale_request answer; clocks of laptops drift.
   let clockOffsetMs = 0;
+  const held = new Map<string, { etag: string; value: unknown }>();
 
   async function send(method: string, target: string, body: string | undefined, contentType: string, accept: string, signal?: AbortSignal): Promise<Response> {
     const bytes = body === undefined ? undefined : utf8Bytes(body);
     const headers: Record<string, string> = { Accept: accept };
+    const etag = method === 'GET' ? held.get(target)?.etag : undefined;
+    if (etag) headers['If-None-Match'] = etag;
     if (bytes) headers['Content-Type'] = contentType;
     Object.assign(headers, await signedHeaders(key, { method, host, path: target, ...(bytes ? { body: bytes } : {}), timestamp: Date.now() + clockOffsetMs }));
     return fetch(origin + target, { method, headers, ...(bytes ? { body: bytes } : {}), ...(signal ? { signal } : {}), credentials: 'omit', cache: 'no-store' });
@@ -93,9 +101,24 @@ export function createClient(key: SigningKey): Client {
         res = await send(e.method, target, raw, contentType, accept, args.signal);
       }
     }
+    if (res.status === 304) {
+      const h = held.get(target);
+      if (h) {
+        held.delete(target);
+        held.set(target, h);
+        return h.value;
+      }
+    }
     if (!res.ok) throw await decodeError(res);
     if (res.status === 204) return undefined;
-    return e.produces ? res.text() : res.json();
+    const value: unknown = await (e.produces ? res.text() : res.json());
+    const etag = e.method === 'GET' ? res.headers.get('etag') : null;
+    if (etag) {
+      held.delete(target);
+      held.set(target, { etag, value });
+      if (held.size > CONDITIONAL_ENTRIES) held.delete(held.keys().next().value as string);
+    } else held.delete(target);
+    return value;
   }
 
   return { publicKey: key.publicKey, call: call as Client['call'] };

@@ -4,11 +4,9 @@ import { memo, useCallback, useEffect, useRef, useState, type ReactNode } from '
 import {
   flexRender,
   getCoreRowModel,
-  getPaginationRowModel,
   getSortedRowModel,
   useReactTable,
   type ColumnDef,
-  type PaginationState,
   type Row,
   type SortingState,
 } from '@tanstack/react-table';
@@ -31,8 +29,8 @@ interface DataTableProps<T> {
   /** Rendered under a row when it is expanded. */
   expandedRowId?: string | null;
   renderExpanded?: (row: T) => ReactNode;
-  /** Client-side pages of this many rows (big agent lists): the browser lays out one page, not 1,000 rows. */
-  pageSize?: number;
+  /** A page the server cut (`data` is that page): the same footer, with the server's total. */
+  serverPage?: { offset: number; total: number; pageSize: number; onPage: (page: number) => void };
 }
 
 /** Tables that have put a performance mark on this page load (read by bench/ui-bench.mjs). */
@@ -40,25 +38,14 @@ const marked = new Set<string>();
 
 export function DataTable<T>(p: DataTableProps<T>) {
   const [sorting, setSorting] = useState<SortingState>([]);
-  const [pagination, setPagination] = useState<PaginationState>({ pageIndex: 0, pageSize: p.pageSize ?? 1_000_000 });
   const table = useReactTable<T>({
     data: p.data ?? [],
     columns: p.columns,
     getRowId: p.getRowId,
     getCoreRowModel: getCoreRowModel(),
     ...(p.sortable ? { getSortedRowModel: getSortedRowModel(), onSortingChange: setSorting } : { enableSorting: false }),
-    ...(p.pageSize ? { getPaginationRowModel: getPaginationRowModel(), onPaginationChange: setPagination } : {}),
-    // Polls replace the data every few seconds: stay on the page the person is looking at.
-    autoResetPageIndex: false,
-    state: { sorting, pagination },
+    state: { sorting },
   });
-  const total = table.getPrePaginationRowModel().rows.length;
-  const pageCount = p.pageSize ? Math.max(1, Math.ceil(total / p.pageSize)) : 1;
-  const pageIndex = Math.min(pagination.pageIndex, pageCount - 1);
-  useEffect(() => {
-    // A filter that shrank the list below the current page: go to its last page.
-    if (pageIndex !== pagination.pageIndex) setPagination((x) => ({ ...x, pageIndex }));
-  }, [pageIndex, pagination.pageIndex]);
   const rows = table.getRowModel().rows;
   const colCount = p.columns.length;
   const ref = useRef<HTMLTableElement>(null);
@@ -150,12 +137,16 @@ export function DataTable<T>(p: DataTableProps<T>) {
           })}
         </tbody>
       </table>
-      {p.pageSize && total > p.pageSize ? (
+      {p.serverPage && p.serverPage.total > p.serverPage.pageSize ? (
         <div className="dt-foot">
           <span className="muted" data-page-info>
-            Showing {pageIndex * p.pageSize + 1}–{Math.min(total, (pageIndex + 1) * p.pageSize)} of {total}
+            Showing {p.serverPage.offset + 1}–{p.serverPage.offset + rows.length} of {p.serverPage.total}
           </span>
-          <Pager page={pageIndex + 1} pages={pageCount} onPage={(n) => setPagination((x) => ({ ...x, pageIndex: n - 1 }))} />
+          <Pager
+            page={Math.floor(p.serverPage.offset / p.serverPage.pageSize) + 1}
+            pages={Math.max(1, Math.ceil(p.serverPage.total / p.serverPage.pageSize))}
+            onPage={p.serverPage.onPage}
+          />
         </div>
       ) : null}
     </div>

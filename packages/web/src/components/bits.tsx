@@ -2,7 +2,7 @@
 import { useState, type ReactNode } from 'react';
 import type { AgentStatus } from '@dc/core';
 import { errorMessage } from '../api/client.js';
-import { absoluteTime, countdown, relativeTime, useNow } from '../lib/time.js';
+import { absoluteTime, countdown, relativeTime, useClock } from '../lib/time.js';
 
 export const AGENT_STATUS_TEXT: Record<AgentStatus, string> = { online: 'Online', offline: 'Offline', revoked: 'Revoked' };
 
@@ -18,17 +18,16 @@ export function StatusBadge({ status, kind = 'agent' }: { status: string; kind?:
 }
 
 export function RelativeTime({ iso }: { iso: string | null | undefined }) {
-  const now = useNow();
+  const text = useClock((now) => relativeTime(iso, now));
   return (
     <time dateTime={iso ?? undefined} title={absoluteTime(iso)}>
-      {relativeTime(iso, now)}
+      {text}
     </time>
   );
 }
 
 export function Countdown({ iso }: { iso: string | null | undefined }) {
-  const now = useNow();
-  const text = countdown(iso, now);
+  const text = useClock((now) => countdown(iso, now));
   return (
     <time dateTime={iso ?? undefined} title={absoluteTime(iso)} className={text === 'expired' ? 'muted' : undefined}>
       {text}

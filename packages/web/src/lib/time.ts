@@ -9,6 +9,8 @@ let timer: ReturnType<typeof setInterval> | null = null;
 function subscribe(fn: () => void): () => void {
   listeners.add(fn);
   if (!timer) {
+    // The clock stood still while nothing listened: a page shown later must not start from then.
+    now = Date.now();
     timer = setInterval(() => {
       now = Date.now();
       for (const l of listeners) l();
@@ -23,9 +25,12 @@ function subscribe(fn: () => void): () => void {
   };
 }
 
-/** The current time (ms), re-rendering the caller every second. */
-export function useNow(): number {
-  return useSyncExternalStore(subscribe, () => now);
+/**
+ * What `read` makes of the current time, re-rendering the caller only when that changes: "5m ago"
+ * re-renders once a minute, not every second (a 1,000-agent table stays still while idle).
+ */
+export function useClock<T extends string | number | boolean>(read: (nowMs: number) => T): T {
+  return useSyncExternalStore(subscribe, () => read(now));
 }
 
 function span(seconds: number): string {

@@ -1,11 +1,22 @@
 // /dashboard/provider/contracts: status, routing, the current lease (holder and expiry), attempts
-// and last error, who provisioned it; accept/reject/retry, the lock history as a timeline, and
-// completing contracts an agent handed off for manual provisioning.
-import { useEffect, useMemo, useState } from 'react';
+// and last error, who provisioned it; the actions core's state table allows (accept, reject,
+// retry, terminate, mark terminated), the lock history of building and tearing down as a
+// timeline, and completing contracts an agent handed off for manual provisioning.
+import { Fragment, useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { CONTRACT_STATUSES, providerActionsFor, type Contract, type ContractStatus, type EndpointName, type ProviderAction } from '@dc/core';
+import {
+  CONTRACT_STATUSES,
+  HANDOFF_NOTE_MAX,
+  TEARDOWN_STATUSES,
+  nextStatus,
+  providerActionsFor,
+  type Contract,
+  type ContractStatus,
+  type EndpointName,
+  type ProviderAction,
+} from '@dc/core';
 import { useContractEvents, useContracts, usePools } from '../queries.js';
 import { errorMessage } from '../api/client.js';
 import { queryKeys } from '../api/query-keys.js';
@@ -14,24 +25,48 @@ import { DataTable } from '../components/DataTable.js';
 import { Dialog } from '../components/Dialog.js';
 import { Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
 import { absoluteTime } from '../lib/time.js';
+import { machineFacts, machineTag, terminateOutcome } from '../lib/machine.js';
 import { Pager } from '../components/Pager.js';
 
 const col = createColumnHelper<Contract>();
 /** Contracts per page. */
 const CONTRACTS_PAGE_SIZE = 100;
 
-/** How each action core's state table offers is shown and which endpoint performs it. */
-const ACTIONS: Record<ProviderAction, { label: string; className: string; endpoint: EndpointName & `${ProviderAction}Contract` }> = {
-  accept: { label: 'Accept', className: 'btn btn-small btn-primary', endpoint: 'acceptContract' },
-  reject: { label: 'Reject', className: 'btn btn-small btn-danger-text', endpoint: 'rejectContract' },
-  retry: { label: 'Retry', className: 'btn btn-small', endpoint: 'retryContract' },
+/** Actions that end a machine ask first, in a dialog that names it; the others act on the click. */
+type DialogAction = 'terminate' | 'terminated';
+type DirectAction = Exclude<ProviderAction, DialogAction>;
+const DIRECT_ENDPOINTS: Record<DirectAction, EndpointName & `${DirectAction}Contract`> = {
+  accept: 'acceptContract',
+  reject: 'rejectContract',
+  retry: 'retryContract',
 };
+const isDirect = (a: ProviderAction): a is DirectAction => a in DIRECT_ENDPOINTS;
+
+/** How each action core's state table offers is shown. */
+const ACTIONS: Record<ProviderAction, { label: string; className: string }> = {
+  accept: { label: 'Accept', className: 'btn btn-small btn-primary' },
+  reject: { label: 'Reject', className: 'btn btn-small btn-danger-text' },
+  retry: { label: 'Retry', className: 'btn btn-small' },
+  terminate: { label: 'Terminate…', className: 'btn btn-small btn-danger-text' },
+  terminated: { label: 'Mark terminated…', className: 'btn btn-small' },
+};
+
+/** The button's tooltip: where the table moves the contract (retry differs for a failed teardown). */
+function actionTitle(action: ProviderAction, c: Contract): string {
+  if (action === 'terminate') return terminateOutcome(c) === 'cancelled' ? 'No agent has taken it: ends it as cancelled' : 'Destroy its machine and end it';
+  if (action === 'terminated') return 'Confirm by hand that its machine is gone';
+  return `Moves it to ${(nextStatus(c.status, action) ?? c.status).replace(/_/g, ' ')}`;
+}
+
+type Modal = { kind: 'complete' | DialogAction; contract: Contract } | null;
 
 /** The labels a contract carries for the agents it names (its lock holder, who provisioned it). */
 function agentLabels(c: Contract): Map<string, string | null> {
   const m = new Map<string, string | null>();
   if (c.lock_agent) m.set(c.lock_agent, c.lock_agent_label);
   if (c.provisioned_by) m.set(c.provisioned_by, c.provisioned_by_label);
+  // The teardown's owner is the agent that built the machine (or took it last), labelled above.
+  if (c.teardown_owner && !m.has(c.teardown_owner)) m.set(c.teardown_owner, null);
   return m;
 }
 
@@ -77,10 +112,10 @@ export function ContractsPage() {
   const pools = usePools();
   const poolNames = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p.name])), [pools.data]);
   const [expanded, setExpanded] = useState<string | null>(null);
-  const [completing, setCompleting] = useState<Contract | null>(null);
+  const [modal, setModal] = useState<Modal>(null);
 
   const decide = useMutation({
-    mutationFn: (a: { id: string; action: ProviderAction }) => c.call(ACTIONS[a.action].endpoint, { params: { id: a.id } }),
+    mutationFn: (a: { id: string; action: DirectAction }) => c.call(DIRECT_ENDPOINTS[a.action], { params: { id: a.id } }),
     onSuccess: (r) => {
       void qc.invalidateQueries({ queryKey: queryKeys.contracts });
       void qc.invalidateQueries({ queryKey: queryKeys.events(r.contract_id) });
@@ -90,7 +125,23 @@ export function ContractsPage() {
   const columns = [
     col.accessor('created_at', { header: 'Created', cell: (i) => <RelativeTime iso={i.getValue()} /> }),
     col.accessor('contract_id', { header: 'Contract', cell: (i) => <span className="mono" title={i.getValue()}>{i.getValue().slice(0, 8)}</span> }),
-    col.accessor('status', { header: 'Status', cell: (i) => <StatusBadge status={i.getValue()} kind="contract" /> }),
+    col.accessor('status', {
+      header: 'Status',
+      cell: (i) => {
+        const r = i.row.original;
+        return (
+          <>
+            <StatusBadge status={i.getValue()} kind="contract" />
+            {r.teardown_handed_off && r.status !== 'terminated' && (
+              <span className="muted" data-teardown-handed-off title="An agent handed the teardown to a person: destroy the machine, then mark it terminated.">
+                {' '}
+                · by hand
+              </span>
+            )}
+          </>
+        );
+      },
+    }),
     col.accessor('payment_status', { header: 'Payment', cell: (i) => <StatusBadge status={i.getValue()} kind="payment" /> }),
     col.accessor('offering_id', {
       header: 'Offering',
@@ -154,12 +205,20 @@ export function ContractsPage() {
         return (
           <>
             {providerActionsFor(r.status).map((action) => (
-              <button key={action} type="button" className={ACTIONS[action].className} disabled={busy} onClick={() => decide.mutate({ id: r.contract_id, action })}>
+              <button
+                key={action}
+                type="button"
+                className={ACTIONS[action].className}
+                data-action={action}
+                title={actionTitle(action, r)}
+                disabled={busy}
+                onClick={() => (isDirect(action) ? decide.mutate({ id: r.contract_id, action }) : setModal({ kind: action, contract: r }))}
+              >
                 {ACTIONS[action].label}
               </button>
             ))}
             {r.status === 'provisioning' && (
-              <button type="button" className="btn btn-small btn-primary" onClick={() => setCompleting(r)}>
+              <button type="button" className="btn btn-small btn-primary" onClick={() => setModal({ kind: 'complete', contract: r })}>
                 Complete…
               </button>
             )}
@@ -212,22 +271,28 @@ export function ContractsPage() {
         onRetry={() => void contracts.refetch()}
         empty={status ? `No ${status.replace(/_/g, ' ')} contracts.` : 'No contracts yet. They appear here when customers order your offerings.'}
         expandedRowId={expanded}
-        renderExpanded={(r) => <ContractDetail contract={r} provider={c.publicKey} />}
+        renderExpanded={(r) => <ContractDetail contract={r} provider={c.publicKey} poolNames={poolNames} />}
       />
       <Pager
         page={page}
         pages={pages}
         onPage={(n) => setView((v) => ({ ...v, page: n }))}
       />
-      {completing && <CompleteDialog contract={completing} onClose={() => setCompleting(null)} />}
+      {modal?.kind === 'complete' && <CompleteDialog contract={modal.contract} onClose={() => setModal(null)} />}
+      {modal?.kind === 'terminate' && <TerminateDialog contract={modal.contract} onClose={() => setModal(null)} />}
+      {modal?.kind === 'terminated' && <MarkTerminatedDialog contract={modal.contract} onClose={() => setModal(null)} />}
     </section>
   );
 }
 
-function ContractDetail({ contract, provider }: { contract: Contract; provider: string }) {
+/** The phase an event belongs to, as the timeline names it. */
+const PHASE_TEXT = { provision: 'build', terminate: 'teardown' } as const;
+
+function ContractDetail({ contract, provider, poolNames }: { contract: Contract; provider: string; poolNames: Map<string, string> }) {
   const events = useContractEvents(contract.contract_id);
   // Events name agents by key; those the contract names carry its labels, others their key.
   const labels = agentLabels(contract);
+  const tearingDown = TEARDOWN_STATUSES.includes(contract.status);
   return (
     <div className="contract-detail" data-contract-detail={contract.contract_id}>
       <div>
@@ -236,18 +301,27 @@ function ContractDetail({ contract, provider }: { contract: Contract; provider: 
         <ErrorBox error={events.error} />
         {events.data && events.data.length === 0 && <p className="muted">No lock events yet (no agent has taken this contract).</p>}
         <ol className="timeline" data-timeline>
-          {(events.data ?? []).map((e) => (
-            <li key={e.event_id} className={`ev ev-${e.event}`} data-event={e.event}>
-              <time dateTime={e.at} title={absoluteTime(e.at)}>
-                {absoluteTime(e.at)}
-              </time>
-              <span className="ev-name">{e.event.replace(/_/g, ' ')}</span>
-              <span className="muted">token #{e.lock_token}</span>
-              <span>
-                <AgentName agentKey={e.agent_pubkey} label={e.agent_pubkey ? labels.get(e.agent_pubkey) : null} provider={provider} />
-              </span>
-              {e.detail && <span className="ev-detail">{e.detail}</span>}
-            </li>
+          {(events.data ?? []).map((e, i, all) => (
+            <Fragment key={e.event_id}>
+              {/* The teardown starts a new phase of the same lease sequence: mark where. */}
+              {e.action === 'terminate' && all[i - 1]?.action !== 'terminate' && (
+                <li className="ev-phase" data-phase="terminate">
+                  Teardown
+                </li>
+              )}
+              <li className={`ev ev-${e.event} ev-action-${e.action}`} data-event={e.event} data-action={e.action}>
+                <time dateTime={e.at} title={absoluteTime(e.at)}>
+                  {absoluteTime(e.at)}
+                </time>
+                <span className="ev-phase-tag">{PHASE_TEXT[e.action]}</span>
+                <span className="ev-name">{e.event.replace(/_/g, ' ')}</span>
+                <span className="muted">token #{e.lock_token}</span>
+                <span>
+                  <AgentName agentKey={e.agent_pubkey} label={e.agent_pubkey ? labels.get(e.agent_pubkey) : null} provider={provider} />
+                </span>
+                {e.detail && <span className="ev-detail">{e.detail}</span>}
+              </li>
+            </Fragment>
           ))}
         </ol>
       </div>
@@ -286,9 +360,191 @@ function ContractDetail({ contract, provider }: { contract: Contract; provider: 
               <dd>{absoluteTime(contract.provisioned_at)}</dd>
             </>
           )}
+          {contract.provisioned_pool_id && (
+            <>
+              <dt>Built in pool</dt>
+              <dd>{poolNames.get(contract.provisioned_pool_id) ?? <span className="mono">{contract.provisioned_pool_id}</span>}</dd>
+            </>
+          )}
+          {contract.host_scope && (
+            <>
+              <dt>Host scope</dt>
+              <dd className="mono">{contract.host_scope}</dd>
+            </>
+          )}
+          {tearingDown && (
+            <>
+              <dt>Teardown by</dt>
+              <dd data-teardown-owner>
+                {contract.teardown_handed_off ? (
+                  'a person (handed off)'
+                ) : (
+                  <AgentName agentKey={contract.teardown_owner} label={contract.teardown_owner ? labels.get(contract.teardown_owner) : null} provider={provider} />
+                )}
+              </dd>
+              <dt>Machine tag</dt>
+              <dd className="mono">{machineTag(contract.contract_id)}</dd>
+            </>
+          )}
+          {contract.terminated_at && (
+            <>
+              <dt>Terminated</dt>
+              <dd data-terminated>
+                {absoluteTime(contract.terminated_at)} by{' '}
+                <AgentName agentKey={contract.terminated_by} label={contract.terminated_by ? labels.get(contract.terminated_by) : null} provider={provider} />
+              </dd>
+            </>
+          )}
         </dl>
       </div>
     </div>
+  );
+}
+
+/** What the provider is about to end: offering, contract, the machine's facts and who built it. */
+function MachineSummary({ contract, provider }: { contract: Contract; provider: string }) {
+  const labels = agentLabels(contract);
+  const builder = contract.provisioned_by ?? contract.lock_agent;
+  return (
+    <dl className="kv" data-machine>
+      <dt>Offering</dt>
+      <dd data-machine-offering>
+        {contract.offering_name ?? ''} <span className="mono muted">{contract.offering_id}</span>
+      </dd>
+      <dt>Contract</dt>
+      <dd className="mono" data-machine-contract>
+        {contract.contract_id}
+      </dd>
+      {machineFacts(contract).map((f) => (
+        <Fragment key={f.label}>
+          <dt>{f.label}</dt>
+          <dd className="mono" data-machine-fact={f.label}>
+            {f.value}
+          </dd>
+        </Fragment>
+      ))}
+      <dt>{contract.provisioned_by ? 'Built by' : 'Being built by'}</dt>
+      <dd data-machine-builder>
+        {builder ? (
+          <AgentName agentKey={builder} label={labels.get(builder)} provider={provider} />
+        ) : contract.lock_token > 0 ? (
+          <span className="muted">the agent that last took it (lease #{contract.lock_token})</span>
+        ) : (
+          <span className="muted">nobody yet</span>
+        )}
+      </dd>
+      <dt>Customer</dt>
+      <dd className="mono muted">{contract.customer_pubkey}</dd>
+    </dl>
+  );
+}
+
+/** The provider's terminate: names the machine first; the agent that built it tears it down. */
+function TerminateDialog({ contract, onClose }: { contract: Contract; onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  const [reason, setReason] = useState('');
+  const outcome = terminateOutcome(contract);
+  const terminate = useMutation({
+    mutationFn: () => c.call('terminateContract', { params: { id: contract.contract_id }, body: reason.trim() ? { reason: reason.trim() } : {} }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+      void qc.invalidateQueries({ queryKey: queryKeys.events(contract.contract_id) });
+      onClose();
+    },
+  });
+  const what = contract.offering_name ?? contract.offering_id;
+  return (
+    <Dialog
+      title={`Terminate ${what} (${contract.contract_id.slice(0, 8)})?`}
+      onClose={onClose}
+      name="terminate"
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Keep it
+          </button>
+          <button type="button" className="btn btn-danger" data-action="confirm-terminate" disabled={terminate.isPending} onClick={() => terminate.mutate()}>
+            {terminate.isPending ? 'Working…' : outcome === 'cancelled' ? 'Cancel contract' : 'Terminate machine'}
+          </button>
+        </>
+      }
+    >
+      <MachineSummary contract={contract} provider={c.publicKey} />
+      <p data-terminate-outcome>
+        {outcome === 'cancelled' ? (
+          <>No agent has taken this contract, so no machine exists: it ends as cancelled at once.</>
+        ) : (
+          <>
+            The contract ends and its machine is destroyed: the agent that built it removes whatever carries the tag{' '}
+            <span className="mono">{machineTag(contract.contract_id)}</span> and confirms. The contract reads terminating until then. The customer loses
+            the machine and its data; this cannot be undone.
+          </>
+        )}
+      </p>
+      <label className="field">
+        <span>Reason (optional, recorded in the history)</span>
+        <input name="reason" value={reason} maxLength={HANDOFF_NOTE_MAX} onChange={(e) => setReason(e.target.value)} />
+      </label>
+      {terminate.error && (
+        <p className="form-error" role="alert">
+          {errorMessage(terminate.error)}
+        </p>
+      )}
+    </Dialog>
+  );
+}
+
+/** The provider confirms by hand that a machine is gone (a failed or handed-off teardown). */
+function MarkTerminatedDialog({ contract, onClose }: { contract: Contract; onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  const [note, setNote] = useState('');
+  const mark = useMutation({
+    mutationFn: () => c.call('terminated', { params: { id: contract.contract_id }, body: note.trim() ? { note: note.trim() } : {} }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+      void qc.invalidateQueries({ queryKey: queryKeys.events(contract.contract_id) });
+      onClose();
+    },
+  });
+  return (
+    <Dialog
+      title={`Mark ${contract.offering_name ?? contract.offering_id} (${contract.contract_id.slice(0, 8)}) terminated?`}
+      onClose={onClose}
+      name="mark-terminated"
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="button" className="btn btn-primary" data-action="confirm-terminated" disabled={mark.isPending} onClick={() => mark.mutate()}>
+            {mark.isPending ? 'Working…' : 'Mark terminated'}
+          </button>
+        </>
+      }
+    >
+      <MachineSummary contract={contract} provider={c.publicKey} />
+      <p>
+        This destroys nothing: it records that the machine is gone. Check first that nothing tagged <span className="mono">{machineTag(contract.contract_id)}</span>{' '}
+        is left on the host.
+      </p>
+      {contract.lock_agent && (
+        <p className="warn" data-fenced>
+          <AgentName agentKey={contract.lock_agent} label={contract.lock_agent_label} provider={c.publicKey} /> holds its teardown lease (#{contract.lock_token}); the
+          lease ends here and that agent&apos;s own confirmation will be refused.
+        </p>
+      )}
+      <label className="field">
+        <span>Note (optional, recorded in the history)</span>
+        <input name="note" value={note} maxLength={HANDOFF_NOTE_MAX} onChange={(e) => setNote(e.target.value)} />
+      </label>
+      {mark.error && (
+        <p className="form-error" role="alert">
+          {errorMessage(mark.error)}
+        </p>
+      )}
+    </Dialog>
   );
 }
 

@@ -10,6 +10,7 @@ import { useClient } from '../session.js';
 import { DataTable } from '../components/DataTable.js';
 import { ErrorBox, StatusBadge } from '../components/bits.js';
 import { downloadText, formatPrice } from '../lib/format.js';
+import { useSettled } from '../lib/debounce.js';
 import { Pager } from '../components/Pager.js';
 import { OfferingDialog } from './OfferingDialog.js';
 import { CsvImportDialog } from './CsvImportDialog.js';
@@ -90,15 +91,26 @@ export function OfferingsPage() {
       setFilters(readFilters(params));
     }
   }, [params]);
-  const page = filters.page;
-  const q: OfferingListQuery = {
-    limit: OFFERINGS_PAGE_SIZE,
-    offset: (page - 1) * OFFERINGS_PAGE_SIZE,
-    ...(filters.pool_id ? { pool_id: filters.pool_id } : {}),
-    ...(filters.type ? { product_type: filters.type } : {}),
-    ...(filters.status ? { status: filters.status } : {}),
-    ...(filters.q ? { q: filters.q } : {}),
-  };
+  // While the search box is being typed in, the table keeps asking for what it shows (its last
+  // query); the new term goes out once typing pauses.
+  const settledSearch = useSettled(filters.q);
+  const shown = useRef<{ filters: Filters; q: OfferingListQuery } | null>(null);
+  if (!shown.current || settledSearch === filters.q) {
+    const f = filters;
+    shown.current = {
+      filters: f,
+      q: {
+        limit: OFFERINGS_PAGE_SIZE,
+        offset: (f.page - 1) * OFFERINGS_PAGE_SIZE,
+        ...(f.pool_id ? { pool_id: f.pool_id } : {}),
+        ...(f.type ? { product_type: f.type } : {}),
+        ...(f.status ? { status: f.status } : {}),
+        ...(f.q ? { q: f.q } : {}),
+      },
+    };
+  }
+  const q = shown.current.q;
+  const page = shown.current.filters.page;
   const offerings = useOfferings(q);
   const pools = usePools();
   const poolMap = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p])), [pools.data]);
@@ -109,7 +121,7 @@ export function OfferingsPage() {
   // Product types are free text: offer the ones seen so far plus the common ones.
   const seenTypes = useRef(new Set(DEFAULT_TYPES));
   for (const o of offerings.data?.items ?? []) seenTypes.current.add(o.product_type);
-  if (q.product_type) seenTypes.current.add(q.product_type);
+  if (filters.type) seenTypes.current.add(filters.type);
   const types = [...seenTypes.current].sort();
 
   const update = (changes: Partial<Omit<Filters, 'page'>>, resetPage = true) =>
@@ -153,11 +165,13 @@ export function OfferingsPage() {
   const qc = useQueryClient();
   const hasNext = page < pages;
   const nextKey = JSON.stringify(q);
+  // Only once this page's answer is in (not for a page still on the previous filter's rows).
+  const settled = offerings.isSuccess && !offerings.isPlaceholderData;
   useEffect(() => {
-    if (!hasNext) return;
+    if (!hasNext || !settled) return;
     const nq = { ...q, offset: page * OFFERINGS_PAGE_SIZE };
     void qc.prefetchQuery({ ...offeringsQuery(c, nq), staleTime: 10_000 });
-  }, [nextKey, hasNext]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [nextKey, hasNext, settled]); // eslint-disable-line react-hooks/exhaustive-deps
   const first = total === 0 ? 0 : (page - 1) * OFFERINGS_PAGE_SIZE + 1;
   const last = Math.min(total, page * OFFERINGS_PAGE_SIZE);
   const filtered = !!(q.pool_id || q.product_type || q.status || q.q);
@@ -191,16 +205,16 @@ export function OfferingsPage() {
       </div>
       <ErrorBox error={exportError} />
       <div className="toolbar">
-        <select name="pool" aria-label="Pool" value={q.pool_id ?? ''} onChange={(e) => update({ pool_id: e.target.value })}>
+        <select name="pool" aria-label="Pool" value={filters.pool_id} onChange={(e) => update({ pool_id: e.target.value })}>
           <option value="">All pools</option>
           {(pools.data ?? []).map((p) => (
             <option key={p.pool_id} value={p.pool_id}>
               {p.name}
             </option>
           ))}
-          {q.pool_id && !poolMap.has(q.pool_id) && <option value={q.pool_id}>{q.pool_id}</option>}
+          {filters.pool_id && !poolMap.has(filters.pool_id) && <option value={filters.pool_id}>{filters.pool_id}</option>}
         </select>
-        <select name="type" aria-label="Type" value={q.product_type ?? ''} onChange={(e) => update({ type: e.target.value })}>
+        <select name="type" aria-label="Type" value={filters.type} onChange={(e) => update({ type: e.target.value })}>
           <option value="">All types</option>
           {types.map((t) => (
             <option key={t} value={t}>
@@ -208,7 +222,7 @@ export function OfferingsPage() {
             </option>
           ))}
         </select>
-        <select name="status" aria-label="Status" value={q.status ?? ''} onChange={(e) => update({ status: e.target.value as OfferingStatus | '' })}>
+        <select name="status" aria-label="Status" value={filters.status} onChange={(e) => update({ status: e.target.value as OfferingStatus | '' })}>
           <option value="">All statuses</option>
           {OFFERING_STATUSES.map((st) => (
             <option key={st} value={st}>
@@ -225,7 +239,7 @@ export function OfferingsPage() {
           value={filters.q}
           onChange={(e) => update({ q: e.target.value })}
         />
-        {filtered && (
+        {(filtered || filters.q) && (
           <button type="button" className="btn-link" onClick={() => update({ pool_id: '', type: '', status: '', q: '' })}>
             Clear filters
           </button>
@@ -233,7 +247,8 @@ export function OfferingsPage() {
         <span className="spacer" />
         <span className="muted" data-total={total}>
           {offerings.data ? (total === 0 ? 'No offerings' : `Showing ${first}–${last} of ${total}`) : ''}
-          {offerings.isFetching ? ' · loading' : ''}
+          {/* Only while new filters load: background refreshes keep the rows and say nothing. */}
+          {offerings.isPlaceholderData ? ' · loading' : ''}
         </span>
       </div>
       <DataTable

@@ -1,10 +1,11 @@
-// /dashboard/provider/pools/{pool_id}: the pool's agents (live status) and pending setup tokens.
-import { useMemo, useState } from 'react';
+// /dashboard/provider/pools/{pool_id}: provisioning statistics and charts, the pool's agents (live status) and pending setup tokens.
+import { lazy, Suspense, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { AGENT_STATUSES, type AgentStatus, type PoolAgent, type SetupTokenInfo } from '@dc/core';
-import { usePendingTokens, usePool } from '../queries.js';
+import { AGENT_STATUSES, type AgentStatus, type PoolAgent, type PoolAgentListQuery, type SetupTokenInfo } from '@dc/core';
+import { usePendingTokens, usePool, usePoolAgents } from '../queries.js';
+import { useSettled } from '../lib/debounce.js';
 import { ApiError, errorMessage } from '../api/client.js';
 import { queryKeys } from '../api/query-keys.js';
 import { useClient } from '../session.js';
@@ -12,14 +13,16 @@ import { DataTable } from '../components/DataTable.js';
 import { ConfirmDialog } from '../components/Dialog.js';
 import { AGENT_STATUS_TEXT, Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
 import { AddAgentDialog } from './AddAgentDialog.js';
+import { PoolInventory } from './PoolInventory.js';
 import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
+
+// The charts (uPlot) load in their own chunk after the page's tables.
+const PoolStats = lazy(async () => ({ default: (await import('../components/charts/PoolStats.js')).PoolStats }));
 
 const agentCol = createColumnHelper<PoolAgent>();
 const tokenCol = createColumnHelper<SetupTokenInfo>();
-/** Agents per page: a 1,000-agent pool stays quick to filter and re-render. */
+/** Agents per page, cut by the server (ordered by label, then key): a 1,000-agent pool sends 100. */
 const AGENTS_PAGE_SIZE = 100;
-/** Sorting by status: online first. */
-const STATUS_ORDER: Record<AgentStatus, number> = { online: 0, offline: 1, revoked: 2 };
 
 type Modal =
   | { kind: 'add-agent' }
@@ -39,6 +42,23 @@ export function PoolDetailPage() {
   const [modal, setModal] = useState<Modal>(null);
   const [filter, setFilter] = useState('');
   const [statusFilter, setStatusFilter] = useState<AgentStatus | ''>('');
+  const [agentsPage, setAgentsPage] = useState(1);
+  const search = useSettled(filter.trim());
+  const agentsQuery: PoolAgentListQuery = {
+    limit: AGENTS_PAGE_SIZE,
+    offset: (agentsPage - 1) * AGENTS_PAGE_SIZE,
+    ...(statusFilter ? { status: statusFilter } : {}),
+    ...(search ? { q: search } : {}),
+  };
+  const agentList = usePoolAgents(poolId, agentsQuery);
+  const agents = agentList.data?.items;
+  // Labels of every agent seen on any page, for the orphan and ghost tables (which name agents by
+  // key); a new map when a page brings new ones, so those tables re-render with them.
+  const seenLabels = useRef(new Map<string, string | null>());
+  const labels = useMemo(() => {
+    for (const a of agents ?? []) seenLabels.current.set(a.agent_pubkey, a.label);
+    return new Map(seenLabels.current);
+  }, [agents]);
 
   const revokeA = useMutation({
     mutationFn: (a: PoolAgent) => c.call('revokeAgent', { params: { agent_pubkey: a.agent_pubkey } }),
@@ -63,14 +83,33 @@ export function PoolDetailPage() {
         header: 'Label',
         cell: (i) => (i.getValue() ? <span className="strong">{i.getValue()}</span> : <span className="muted">(no label)</span>),
       }),
-      agentCol.accessor((a) => STATUS_ORDER[a.status], {
+      agentCol.accessor('status', {
         id: 'status',
         header: 'Status',
         cell: (i) => <StatusBadge status={i.row.original.status} />,
       }),
       agentCol.accessor((a) => a.version ?? '', { id: 'version', header: 'Version', cell: (i) => i.getValue() || <span className="muted">—</span> }),
-      agentCol.accessor('active_contracts', { header: 'Active', meta: { className: 'num' } }),
-      agentCol.accessor((a) => (a.last_seen_at ? -Date.parse(a.last_seen_at) : Number.MAX_SAFE_INTEGER), {
+      // Machines that exist (provisioned, terminating, termination failed) that the agent built and owns.
+      agentCol.accessor('active_contracts', {
+        header: 'Machines',
+        meta: { className: 'num' },
+        cell: (i) => <span title="Machines it built that still exist: provisioned, terminating or termination failed">{i.getValue()}</span>,
+      }),
+      // What the agent itself last said it is working on, against its own concurrency limit.
+      agentCol.accessor((a) => a.reported_active_contracts ?? -1, {
+        id: 'reported',
+        header: 'Working / limit',
+        meta: { className: 'num' },
+        cell: (i) => {
+          const a = i.row.original;
+          return (
+            <span title="From the agent's last heartbeat: contracts it is working on, and its max_concurrent (∞ when it sets none)">
+              {`${a.reported_active_contracts ?? '—'} / ${a.max_concurrent ?? '∞'}`}
+            </span>
+          );
+        },
+      }),
+      agentCol.accessor('last_seen_at', {
         id: 'last_seen',
         header: 'Last Seen',
         cell: (i) => <RelativeTime iso={i.row.original.last_seen_at} />,
@@ -122,17 +161,6 @@ export function PoolDetailPage() {
     [],
   );
 
-  const agents = useMemo(() => {
-    const all = pool.data?.agents;
-    if (!all) return undefined;
-    const f = filter.trim().toLowerCase();
-    return all.filter(
-      (a) =>
-        (!statusFilter || a.status === statusFilter) &&
-        (!f || (a.label ?? '').toLowerCase().includes(f) || a.agent_pubkey.startsWith(f) || (a.version ?? '').toLowerCase().includes(f)),
-    );
-  }, [pool.data?.agents, filter, statusFilter]);
-
   if (pool.error instanceof ApiError && pool.error.status === 404) {
     return (
       <section>
@@ -143,7 +171,7 @@ export function PoolDetailPage() {
     );
   }
   const p = pool.data;
-  const revokedCount = p ? p.agents.filter((a) => a.status === 'revoked').length : 0;
+  const filtered = !!(statusFilter || search);
 
   return (
     <section>
@@ -188,28 +216,57 @@ export function PoolDetailPage() {
           <span>
             Online: <b>{`${p.online_count}/${p.agents_count}`}</b>
           </span>
-          <span>
+          <span title="Machines built by this pool that still exist (provisioned, terminating, termination failed), plus paid contracts being provisioned here">
             Active contracts: <b>{p.active_contracts}</b>
+          </span>
+          <span
+            className={p.teardowns_waiting > 0 ? 'warn' : undefined}
+            title="Teardowns of this pool's machines no agent can take now: the owner is gone or stopped taking teardowns, and no other agent reports the same host scope"
+          >
+            Teardowns waiting: <b data-teardowns-waiting={p.teardowns_waiting}>{p.teardowns_waiting}</b>
+          </span>
+          <span className={p.orphans.length > 0 ? 'warn' : undefined}>
+            Orphans: <b>{p.orphans.length}</b>
+          </span>
+          <span className={p.ghosts.length > 0 ? 'bad' : undefined}>
+            Ghosts: <b>{p.ghosts.length}</b>
           </span>
           <span className="mono muted">{p.pool_id}</span>
         </div>
       )}
 
+      {p && (
+        <Suspense fallback={null}>
+          <PoolStats poolId={p.pool_id} />
+        </Suspense>
+      )}
+
       <div className="section-head">
         <h2>Agents</h2>
         <span className="muted">
-          {p ? `${p.agents_count} active${revokedCount ? `, ${revokedCount} revoked` : ''}` : ''}
-          {agents && p && agents.length !== p.agents.length ? ` · showing ${agents.length}` : ''}
+          {p ? `${p.agents_count} active` : ''}
+          {agentList.data && filtered ? ` · ${agentList.data.total} match` : ''}
+          {agentList.isPlaceholderData ? ' · loading' : ''}
         </span>
         <input
           className="filter"
           type="search"
           name="agent-filter"
-          placeholder="Filter by label, key or version"
+          placeholder="Filter by label or key"
           value={filter}
-          onChange={(e) => setFilter(e.target.value)}
+          onChange={(e) => {
+            setFilter(e.target.value);
+            setAgentsPage(1);
+          }}
         />
-        <select name="agent-status" value={statusFilter} onChange={(e) => setStatusFilter(e.target.value as AgentStatus | '')}>
+        <select
+          name="agent-status"
+          value={statusFilter}
+          onChange={(e) => {
+            setStatusFilter(e.target.value as AgentStatus | '');
+            setAgentsPage(1);
+          }}
+        >
           <option value="">All statuses</option>
           {AGENT_STATUSES.map((st) => (
             <option key={st} value={st}>
@@ -226,16 +283,18 @@ export function PoolDetailPage() {
       </div>
       <DataTable
         name="agents"
-        pageSize={AGENTS_PAGE_SIZE}
         columns={agentColumns}
         data={agents}
         getRowId={(a) => a.agent_pubkey}
-        isLoading={pool.isPending}
-        error={pool.error}
-        sortable
+        isLoading={agentList.isPending}
+        error={agentList.error}
+        onRetry={() => void agentList.refetch()}
+        serverPage={
+          agentList.data && { offset: agentsQuery.offset ?? 0, total: agentList.data.total, pageSize: AGENTS_PAGE_SIZE, onPage: setAgentsPage }
+        }
         rowClassName={(a) => (a.status === 'revoked' ? 'row-revoked' : undefined)}
         empty={
-          p && p.agents.length > 0 ? (
+          filtered ? (
             'No agent matches the filter.'
           ) : (
             <>
@@ -244,6 +303,8 @@ export function PoolDetailPage() {
           )
         }
       />
+
+      {p && <PoolInventory pool={p} labels={labels} />}
 
       <div className="section-head">
         <h2>Pending setup tokens</h2>

@@ -1,10 +1,12 @@
-// /dashboard/provider/pools: every pool with agent, online, contract and offering counts.
+// /dashboard/provider/pools: every pool with agent, online, contract and offering counts, waiting
+// work and the 24 h provisioning success rate.
 import { useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { createColumnHelper } from '@tanstack/react-table';
 import type { Pool } from '@dc/core';
 import { usePools } from '../queries.js';
 import { DataTable } from '../components/DataTable.js';
+import { formatRate, rateClass } from '../components/charts/format.js';
 import { AddAgentDialog } from './AddAgentDialog.js';
 import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
 
@@ -41,6 +43,18 @@ export function PoolsPage() {
         },
       }),
       col.accessor('active_contracts', { header: 'Active', meta: { className: 'num' } }),
+      col.accessor('waiting', {
+        header: 'Waiting',
+        meta: { className: 'num' },
+        cell: (i) => <span className={i.getValue() > 0 ? 'warn' : 'muted'}>{i.getValue()}</span>,
+      }),
+      // Pools without attempts sort below the worst rate.
+      col.accessor((p) => p.success_rate_24h ?? -1, {
+        id: 'success_rate_24h',
+        header: 'Success 24 h',
+        meta: { className: 'num' },
+        cell: (i) => <span className={rateClass(i.row.original.success_rate_24h)}>{formatRate(i.row.original.success_rate_24h)}</span>,
+      }),
       col.accessor('offerings_count', {
         header: 'Offerings',
         meta: { className: 'num' },

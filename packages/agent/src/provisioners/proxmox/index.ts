@@ -2,6 +2,7 @@
 // prints for them, and the factory (the work itself is in provisioner.ts, the PVE API in client.ts).
 import { ConfigError } from '../../errors.js';
 import { PLACEHOLDER, tomlString, type Reader } from '../../config-reader.js';
+import { readHostScope } from '../identity.js';
 import type { ProvisionerModule } from '../types.js';
 import { ProxmoxProvisioner } from './provisioner.js';
 
@@ -28,6 +29,8 @@ export interface ProxmoxConfig {
   taskTimeoutSeconds: number;
   taskPollSeconds: number;
   guestAgentTimeoutSeconds: number;
+  /** Overrides the default host_scope (node@api-host), e.g. with the cluster's name. */
+  hostScope?: string | null;
 }
 
 function readProxmoxConfig(p: Reader): ProxmoxConfig {
@@ -55,6 +58,7 @@ function readProxmoxConfig(p: Reader): ProxmoxConfig {
     taskTimeoutSeconds: x.num('task_timeout_seconds', { dflt: 600, min: 1, max: 86_400, integer: false }),
     taskPollSeconds: x.num('task_poll_seconds', { dflt: 1, min: 0.01, max: 60, integer: false }),
     guestAgentTimeoutSeconds: x.num('guest_agent_timeout_seconds', { dflt: 300, min: 0, max: 86_400, integer: false }),
+    hostScope: readHostScope(x),
   };
   if (cfg.templateVmid === 0) throw new ConfigError('provisioner.proxmox.template_vmid is required (the VMID of the cloud-init template to clone).', 'provisioner.proxmox.template_vmid');
   if (cfg.vmidMin > cfg.vmidMax) throw new ConfigError('provisioner.proxmox.vmid_min must not be greater than vmid_max.', 'provisioner.proxmox.vmid_min');
@@ -81,6 +85,8 @@ export const proxmoxProvisioner: ProvisionerModule<'proxmox', ProxmoxConfig> = {
     `# Trust the node's self-signed certificate by its SHA-256 fingerprint, or a CA file:`,
     `# tls_fingerprint = "AA:BB:…"`,
     `# ca_file = "/etc/pve/pve-root-ca.pem"`,
+    `# Agents with the same host_scope may tear down each other's VMs (default: node@api host).`,
+    `# host_scope = "cluster-a"`,
   ],
   nextSteps: [
     `api_url           your node's API, e.g. https://pve1.example.net:8006`,

@@ -1,18 +1,25 @@
 // The Proxmox provisioner: clone a cloud-init template, set user, SSH key, network, CPU and memory,
 // grow the disk, start, wait for every task, and read the guest agent's addresses. Each VM carries
-// its contract in a tag and its description, so a re-run for the same contract (a restarted agent
-// resuming its lease) finds and finishes the VM instead of cloning a second one.
+// its contract: the tag `dc-<contract_id>`, and a name that starts with it (set by the clone itself,
+// before the tag can be). A re-run for the same contract (a restarted agent resuming its lease)
+// finds and finishes that VM instead of cloning a second one; teardown and inventory find VMs the
+// same way, never by a VMID (Proxmox reuses them).
 import { createHash } from 'node:crypto';
 import type { ProxmoxConfig } from './index.js';
 import type { Logger } from '../../log.js';
 import { isAbortError, sleep } from '../../util.js';
-import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner } from '../types.js';
+import { contractOfName, contractOfTag, contractTag, inventoryOf } from '../identity.js';
+import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type TeardownJob, type TeardownOutcome } from '../types.js';
 import { PveClient, PveError } from './client.js';
 
 /** Retries of a clone whose VMID another client took between nextid and clone. */
 const CLONE_ATTEMPTS = 4;
 /** Probes past a derived VMID that is taken by someone else's VM. */
 const DERIVED_PROBES = 32;
+/** A VM name is the guest's hostname (cloud-init): one DNS label. */
+const NAME_MAX = 63;
+
+export { contractTag };
 
 export interface VmSpec {
   name: string;
@@ -33,9 +40,32 @@ interface VmListItem {
   template?: number | boolean;
 }
 
-/** The tag that marks a VM as this contract's (PVE tags: [a-z0-9_][a-z0-9_+.-]*). */
-export function contractTag(contractId: string): string {
-  return `dc-${contractId.toLowerCase().replace(/[^a-z0-9_+.-]/g, '-')}`;
+/** The VM's name: the contract's tag, then the customer's hostname when it asked for one. */
+export function vmName(contractId: string, hostname: string | null): string {
+  const tag = contractTag(contractId);
+  const host = (hostname ?? '').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  return host ? `${tag}-${host}`.slice(0, NAME_MAX).replace(/-+$/, '') : tag;
+}
+
+function tagsOf(v: { tags?: unknown }): string[] {
+  return String(v.tags ?? '')
+    .split(/[;, ]/)
+    .filter(Boolean);
+}
+
+/** Whether a listed VM is the contract's: its tag, or (a clone cut off before tagging) its name. */
+function carries(v: VmListItem, tag: string): boolean {
+  return !v.template && (tagsOf(v).includes(tag) || v.name === tag || (v.name ?? '').startsWith(`${tag}-`));
+}
+
+/** The contract a listed VM belongs to, by the same marks. */
+function contractOfVm(v: VmListItem): string | null {
+  if (v.template) return null;
+  for (const t of tagsOf(v)) {
+    const id = contractOfTag(t);
+    if (id) return id;
+  }
+  return contractOfName(v.name ?? '');
 }
 
 /** A stable VMID in [min, max] for a contract (vmid_strategy = "derived"). */
@@ -65,6 +95,7 @@ export function diskSizeGb(entry: string | undefined): number | null {
 
 export class ProxmoxProvisioner implements Provisioner {
   readonly type = 'proxmox' as const;
+  readonly hostScope: string;
   private readonly pve: PveClient;
   private readonly nodePath: string;
 
@@ -77,6 +108,8 @@ export class ProxmoxProvisioner implements Provisioner {
       pve ??
       new PveClient({ apiUrl: cfg.apiUrl, tokenId: cfg.apiTokenId, tokenSecret: cfg.apiTokenSecret, tlsFingerprint: cfg.tlsFingerprint, caFile: cfg.caFile });
     this.nodePath = `/nodes/${encodeURIComponent(cfg.node)}`;
+    // By default, the node as reached through this API: agents configured alike see the same VMs.
+    this.hostScope = cfg.hostScope ?? `${cfg.node}@${new URL(cfg.apiUrl).host}`;
   }
 
   /** The VM a contract asks for: offering values (provisioner_config) first, then the customer's instance_config. */
@@ -93,7 +126,7 @@ export class ProxmoxProvisioner implements Provisioner {
     }
     const hostname = typeof ic.hostname === 'string' ? ic.hostname : null;
     return {
-      name: hostname ?? `dc-${job.contractId.slice(0, 8).toLowerCase().replace(/[^a-z0-9-]/g, '')}`,
+      name: vmName(job.contractId, hostname),
       tag: contractTag(job.contractId),
       marker: `dc-contract: ${job.contractId}`,
       templateVmid,
@@ -107,7 +140,7 @@ export class ProxmoxProvisioner implements Provisioner {
   async provision(job: ProvisionJob, signal: AbortSignal): Promise<ProvisionOutcome> {
     const spec = this.spec(job);
     const log = this.log.child({ contract_id: job.contractId });
-    let vmid = await this.findVm(spec, signal);
+    let vmid = (await this.findVms(spec.tag, signal))[0] ?? null;
     if (vmid !== null) log.info('proxmox.resume', `VM ${vmid} already exists for this contract; finishing it`, { vmid });
     try {
       if (vmid === null) {
@@ -124,6 +157,7 @@ export class ProxmoxProvisioner implements Provisioner {
         kind: 'provisioned',
         details: {
           provisioner: 'proxmox',
+          host_scope: this.hostScope,
           node: this.cfg.node,
           vmid,
           name: spec.name,
@@ -147,11 +181,21 @@ export class ProxmoxProvisioner implements Provisioner {
     }
   }
 
-  async terminate(job: ProvisionJob, signal: AbortSignal): Promise<void> {
-    const vmid = await this.findVm(this.spec(job), signal);
-    if (vmid === null) return;
-    this.log.info('proxmox.terminate', `removing VM ${vmid}`, { contract_id: job.contractId, vmid });
-    await this.destroy(vmid, signal);
+  /** Stops and deletes every VM carrying the contract's tag; instance_details' vmid is never used. */
+  async terminate(job: TeardownJob, signal: AbortSignal): Promise<TeardownOutcome> {
+    const tag = contractTag(job.contractId);
+    for (const vmid of await this.findVms(tag, signal)) {
+      this.log.info('proxmox.terminate', `removing VM ${vmid} (tagged ${tag})`, { contract_id: job.contractId, vmid });
+      await this.waitUnlocked(vmid, signal);
+      await this.destroy(vmid, signal, { onlyIfExists: true });
+    }
+    return { kind: 'terminated' };
+  }
+
+  /** The contracts of the VMs on this node that carry a contract tag. */
+  async inventory(signal: AbortSignal): Promise<string[]> {
+    const vms = await this.pve.get<VmListItem[]>(`${this.nodePath}/qemu`, {}, signal);
+    return inventoryOf(vms.map(contractOfVm).filter((id): id is string => id !== null));
   }
 
   async check(signal: AbortSignal): Promise<string> {
@@ -160,7 +204,7 @@ export class ProxmoxProvisioner implements Provisioner {
       throw new ProvisionError(`template ${this.cfg.templateVmid} on node ${this.cfg.node}: ${err.message}`);
     });
     if (!cfg.template) throw new ProvisionError(`VM ${this.cfg.templateVmid} on node ${this.cfg.node} is not a template (provisioner.proxmox.template_vmid)`);
-    return `Proxmox VE ${v.version ?? v.release ?? '?'}, node ${this.cfg.node}, template ${this.cfg.templateVmid}`;
+    return `Proxmox VE ${v.version ?? v.release ?? '?'}, node ${this.cfg.node}, template ${this.cfg.templateVmid}, host scope ${this.hostScope}`;
   }
 
   // ---- steps ----------------------------------------------------------------------------------
@@ -173,16 +217,13 @@ export class ProxmoxProvisioner implements Provisioner {
     return { timeoutMs: this.cfg.taskTimeoutSeconds * 1000, pollMs: this.cfg.taskPollSeconds * 1000, signal, what };
   }
 
-  /** The VMID of the contract's VM: tagged, or named like it, with the marker in its description. */
-  async findVm(spec: VmSpec, signal: AbortSignal): Promise<number | null> {
+  /** The VMIDs of the VMs on this node that carry `tag` (lowest first). */
+  async findVms(tag: string, signal: AbortSignal): Promise<number[]> {
     const vms = await this.pve.get<VmListItem[]>(`${this.nodePath}/qemu`, {}, signal);
-    const candidates = vms.filter((v) => (v.tags ?? '').split(/[;, ]/).includes(spec.tag) || v.name === spec.name);
-    for (const v of candidates) {
-      const vmid = Number(v.vmid);
-      const cfg = await this.pve.get<Record<string, unknown>>(`${this.vmPath(vmid)}/config`, {}, signal).catch(() => null);
-      if (cfg && !cfg.template && typeof cfg.description === 'string' && cfg.description.includes(spec.marker)) return vmid;
-    }
-    return null;
+    return vms
+      .filter((v) => carries(v, tag))
+      .map((v) => Number(v.vmid))
+      .sort((a, b) => a - b);
   }
 
   private async cloneNew(contractId: string, spec: VmSpec, signal: AbortSignal): Promise<number> {
@@ -195,6 +236,7 @@ export class ProxmoxProvisioner implements Provisioner {
           `${this.vmPath(spec.templateVmid)}/clone`,
           {
             newid,
+            // The name marks the VM from the start: tags can only be set once the clone is done.
             name: spec.name,
             description: `${spec.marker}\nCreated by dc-agent; removing it by hand breaks the contract.`,
             full: this.cfg.fullClone,
