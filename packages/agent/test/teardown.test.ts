@@ -107,8 +107,11 @@ test('script: provision, cancel; the agent that built it gets action terminate w
     const line = await a.waitForLog((l) => l.event === 'contract.terminated' && l.contract_id === id);
     assert.equal(line.lock_token, last.lock_token, 'confirmed with the teardown lease token');
     assert.ok(!b.logs.some((l) => l.contract_id === id), 'the other agent never touched it');
-    const after = JSON.parse((await agentCli(['status', '--config', builder.config, '--json'])).stdout);
-    assert.equal(after.state.counts.terminated, 1);
+    // The state file is written every 200 ms, so the count may land just after the log line.
+    await waitFor('status to count the teardown', async () => {
+      const after = JSON.parse((await agentCli(['status', '--config', builder.config, '--json'])).stdout);
+      return after.state.counts.terminated === 1;
+    }, 5000);
   } finally {
     assert.equal(await a.stop(), 0, a.stderr());
     if (b) assert.equal(await b.stop(), 0, b.stderr());

@@ -6,24 +6,10 @@ import assert from 'node:assert/strict';
 import type { Page, Request } from 'playwright-core';
 import { generateIdentity, seedHex, type Identity } from '@dc/core/node';
 import { mustOk } from '@dc/testkit';
-import { bulkOfferingsCsv, launchBrowser, startLiveServer, type Browser, type LiveServer } from './support.js';
+import { bulkOfferingsCsv, eventually, launchBrowser, startLiveServer, type Browser, type LiveServer } from './support.js';
 
 /** Agents in the pool: one more page than the table's 100. */
 const AGENTS = 105;
-
-async function eventually<T>(check: () => Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${(last as Error)?.message ?? last}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const agentRows = 'table[data-table=agents] tbody tr[data-row]';
 

@@ -8,36 +8,7 @@ import type { AuditPage, PoolStats } from '@dc/core';
 import { generateIdentity, seedHex, type Identity } from '@dc/core/node';
 import { mustOk } from '@dc/testkit';
 import { operator } from '@dc/server/dist/test/helpers.js';
-import { launchBrowser, screenshotPath, startLiveServer, type Browser, type LiveServer } from './support.js';
-
-async function eventually<T>(check: () => Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${(last as Error)?.message ?? last}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  return ((await page.locator(selector).first().textContent({ timeout: 2000 })) ?? '').replace(/\s+/g, ' ').trim();
-}
-
-async function expectText(page: Page, selector: string, expected: string | RegExp, ms = 10_000): Promise<void> {
-  await eventually(
-    async () => {
-      const t = await text(page, selector);
-      if (typeof expected === 'string' ? t !== expected : !expected.test(t)) throw new Error(`"${selector}" is "${t}"`);
-    },
-    ms,
-    `${selector} to read ${expected}`,
-  );
-}
+import { eventually, expectText, launchBrowser, screenshotPath, startLiveServer, text, type Browser, type LiveServer } from './support.js';
 
 /** Pixels of a chart's canvas in one colour family: bars drawn, or not. */
 async function colouredPixels(page: Page, chart: string, colour: 'green' | 'red' | 'blue'): Promise<number> {

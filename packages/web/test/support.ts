@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { keepAliveAgent, SignedClient } from '@dc/testkit';
 import { startServer, type RunningServer } from '@dc/server/dist/src/server.js';
 import { createTestDb, testConfig, type TestDb } from '@dc/server/dist/test/helpers.js';
@@ -94,4 +94,37 @@ export function bulkOfferingsCsv(n: number, prefix = 'bulk'): string {
     lines.push(`${id},Bulk ${type} ${i},${type},${country},${(5 + (i % 50)).toFixed(2)},EUR,${status}`);
   }
   return lines.join('\n') + '\n';
+}
+
+// ---- waiting on the page: the UI polls the API, so checks are retried ------------------------
+
+/** Retries `check` until it passes or `ms` elapse (the UI polls the API every 2.5 s). */
+export async function eventually<T>(check: () => Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${(last as Error)?.message ?? last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The first match's text, whitespace runs collapsed. */
+export async function text(page: Page, selector: string): Promise<string> {
+  return ((await page.locator(selector).first().textContent({ timeout: 2000 })) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+export async function expectText(page: Page, selector: string, expected: string | RegExp, ms = 10_000): Promise<void> {
+  await eventually(
+    async () => {
+      const t = await text(page, selector);
+      if (typeof expected === 'string' ? t !== expected : !expected.test(t)) throw new Error(`"${selector}" is "${t}"`);
+    },
+    ms,
+    `${selector} to read ${expected}`,
+  );
 }
