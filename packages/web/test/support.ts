@@ -22,7 +22,7 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-/** /work/main/test-output (gitignored): screenshots the tests save for a person to look at. */
+/** <repository>/test-output (gitignored): screenshots the tests save for a person to look at. */
 export const OUTPUT_DIR = fileURLToPath(new URL('../../../../test-output/', import.meta.url));
 export const WEB_DIST = fileURLToPath(new URL('../', import.meta.url));
 
