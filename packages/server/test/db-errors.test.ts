@@ -30,6 +30,8 @@ test('errors of a database that is away are told apart from bugs and bad input',
     withCode('08P01', 'server conn crashed?'), withCode('ECONNREFUSED'), withCode('ECONNRESET'),
     new Error('Connection terminated unexpectedly'), new Error('Connection terminated due to connection timeout'),
     new Error('timeout exceeded when trying to connect'), new DomainError('database_unavailable'),
+    // A long-poll woken while its replica shuts down queries an ended pool: retry elsewhere.
+    new Error('Cannot use a pool after calling end on the pool'),
   ]) {
     assert.equal(isDatabaseUnavailable(e), true, `${(e as { code?: string }).code ?? ''} ${e.message}`);
   }

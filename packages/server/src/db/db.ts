@@ -50,8 +50,10 @@ const pgTypes = {
 // "cannot reach the server" errors (08P01 is what it sends for them). Not bugs, not bad input.
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '08P01']);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
-// node-postgres reports a dropped or timed-out connection with a message only.
-const UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+// node-postgres reports a dropped or timed-out connection with a message only. A query a request
+// issues after its replica ended the pool (a long-poll woken during shutdown) is the same to the
+// client: 503, retry on another replica.
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end on the pool)/;
 
 /** True when `err` means the database cannot be reached right now (the request may be retried). */
 export function isDatabaseUnavailable(err: unknown): boolean {
