@@ -7,7 +7,7 @@ import {
   AgentParams, ContractParams, ErrorBody, OfferingParams, PoolParams, ProviderContractParams, ProviderParams, TokenParams, listOf, pageOf,
 } from './schemas/common.js';
 import { Provider, ProviderInput } from './schemas/providers.js';
-import { Pool, PoolAgent, PoolAgentListQuery, PoolCreate, PoolDetail, PoolDetailQuery, PoolUpdate, SetupTokenCreate, SetupTokenCreated, SetupTokenInfo } from './schemas/pools.js';
+import { AgentUpdate, Pool, PoolAgent, PoolAgentListQuery, PoolCreate, PoolDetail, PoolDetailQuery, PoolUpdate, SetupTokenCreate, SetupTokenCreated, SetupTokenInfo } from './schemas/pools.js';
 import { AgentSetupInput, AgentSetupResult, HeartbeatInput, HeartbeatResult, ServerKey } from './schemas/agents.js';
 import { CsvImportErrorBody, CsvImportResult, Offering, OfferingCreate, OfferingListQuery, OfferingUpdate } from './schemas/offerings.js';
 import { Contract, ContractCreate, ContractEvent, ContractListQuery, ContractPage, PaymentInput, TerminateInput } from './schemas/contracts.js';
@@ -66,6 +66,9 @@ export const ENDPOINTS = {
   // ---- agents
   serverKey: ep({ method: 'GET', path: `${V1}/server-key`, auth: 'public', tag: 'agents', summary: 'The server key that signs agent delegations', ok: [200, ServerKey], errors: [] }),
   setupAgent: ep({ method: 'POST', path: `${V1}/agents/setup`, auth: 'setup', tag: 'agents', summary: 'Register an agent with a one-time setup token (signed by the key being registered)', body: AgentSetupInput, ok: [201, AgentSetupResult], errors: [400, 401, 409, 410, 429] }),
+  getAgent: ep({ method: 'GET', path: `${P}/agents/:agent_pubkey`, auth: 'provider_or_agent', tag: 'agents', summary: 'One agent with its state, health and capacity (the provider, or the agent itself)', params: AgentParams, ok: [200, PoolAgent], errors: [401, 403, 404] }),
+  updateAgent: ep({ method: 'PUT', path: `${P}/agents/:agent_pubkey`, auth: 'provider_or_agent', tag: 'agents', summary: 'Drain or resume an agent, or relabel it (the agent itself may set only state and reason)', params: AgentParams, body: AgentUpdate, ok: [200, PoolAgent], errors: [400, 401, 403, 404] }),
+  resetAgentHealth: ep({ method: 'POST', path: `${P}/agents/:agent_pubkey/reset-health`, auth: 'provider', tag: 'agents', summary: "End an agent's cool-down and zero its failure count", params: AgentParams, ok: [200, PoolAgent], errors: [401, 403, 404] }),
   revokeAgent: ep({ method: 'DELETE', path: `${P}/agents/:agent_pubkey`, auth: 'provider', tag: 'agents', summary: 'Revoke an agent (its leases are released)', params: AgentParams, ok: [204, null], errors: [401, 403, 404] }),
   heartbeat: ep({ method: 'POST', path: `${P}/heartbeat`, auth: 'agent', tag: 'agents', summary: 'Agent heartbeat', params: ProviderParams, body: HeartbeatInput, ok: [200, HeartbeatResult], errors: [400, 401, 403] }),
   // ---- audit

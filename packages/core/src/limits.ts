@@ -56,3 +56,8 @@ export const POOL_ID_MAX = 128;
 /** Heartbeat inventory: contract ids of the tagged machines an agent sees. */
 export const INVENTORY_MAX = 10_000;
 export const HOST_SCOPE_MAX = 253;
+/** Fleet operations (DESIGN.md v3): a pool's fallback timer, an agent's drain reason, its capacity. */
+export const FALLBACK_AFTER_MAX_SECONDS = 86_400;
+export const FALLBACK_AFTER_DEFAULT_SECONDS = 300;
+export const STATE_REASON_MAX = 500;
+export const MAX_CONCURRENT_MAX = 1000;

@@ -18,6 +18,12 @@ export const DEFAULT_RETRY_BACKOFF_SECONDS = 30;
 export const DEFAULT_MAX_PROVISION_ATTEMPTS = 5;
 /** A teardown waits this long for the agent that built the machine before others of its pool may take it. */
 export const DEFAULT_STICKY_GRACE_SECONDS = 600;
+/** Three agent-class failures in a row (or expiries) mean the agent, not one contract, is broken. */
+export const DEFAULT_AGENT_FAILURE_THRESHOLD = 3;
+/** The first cool-down is a minute (doubling with each further one, at most MAX_COOLDOWN_SECONDS). */
+export const DEFAULT_AGENT_COOLDOWN_SECONDS = 60;
+/** After X fails a contract, other agents of its pool get two minutes to take it first. */
+export const DEFAULT_RETRY_ELSEWHERE_SECONDS = 120;
 /** Enough for a provider setting up a rack by hand; too few to guess a token. */
 export const DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE = 30;
 const MIB = 1_048_576;
@@ -55,6 +61,10 @@ export interface Config {
   retryBackoffSeconds: number;
   maxProvisionAttempts: number;
   stickyGraceSeconds: number;
+  /** Fleet operations (DESIGN.md v3): consecutive agent-class failures before a cool-down, its first length, retry-elsewhere window. */
+  agentFailureThreshold: number;
+  agentCooldownSeconds: number;
+  retryElsewhereSeconds: number;
   setupRateLimitPerMinute: number;
   /** Proxy hops whose X-Forwarded-For entries are trusted (0: ignore the header). */
   trustProxy: number;
@@ -147,6 +157,9 @@ export function loadConfig(env: Env = process.env): Config {
     retryBackoffSeconds: int(env, 'DC_RETRY_BACKOFF_SECONDS', DEFAULT_RETRY_BACKOFF_SECONDS, 0, ONE_HOUR_SECONDS),
     maxProvisionAttempts: int(env, 'DC_MAX_PROVISION_ATTEMPTS', DEFAULT_MAX_PROVISION_ATTEMPTS, 1, MAX_ATTEMPTS_LIMIT),
     stickyGraceSeconds: int(env, 'DC_STICKY_GRACE_SECONDS', DEFAULT_STICKY_GRACE_SECONDS, 0, ONE_DAY_SECONDS),
+    agentFailureThreshold: int(env, 'DC_AGENT_FAILURE_THRESHOLD', DEFAULT_AGENT_FAILURE_THRESHOLD, 1, MAX_ATTEMPTS_LIMIT),
+    agentCooldownSeconds: int(env, 'DC_AGENT_COOLDOWN_SECONDS', DEFAULT_AGENT_COOLDOWN_SECONDS, 1, ONE_HOUR_SECONDS),
+    retryElsewhereSeconds: int(env, 'DC_RETRY_ELSEWHERE_SECONDS', DEFAULT_RETRY_ELSEWHERE_SECONDS, 0, ONE_DAY_SECONDS),
     setupRateLimitPerMinute: int(env, 'DC_SETUP_RATE_LIMIT_PER_MINUTE', DEFAULT_SETUP_RATE_LIMIT_PER_MINUTE, 1, RATE_LIMIT_MAX),
     trustProxy: proxyHops(env),
     bodyLimitBytes,

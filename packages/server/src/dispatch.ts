@@ -4,9 +4,13 @@
 // work never wakes every agent. Lease expiry writes nothing, so a single timer per replica fires
 // at the earliest lease expiry and announces expired leases the same way. A notice is only a hint:
 // the woken request re-queries and parks again if another agent took the work.
+// Capacity-aware (DESIGN.md "Fleet operations (v3)"): among a pool's waiters, the one with the most
+// free provision slots (recorded at park time from its claim's eligibility read) is woken first,
+// ties going to the least recently granted; best effort per replica.
 import type { WorkAction } from '@dc/core';
 import type { Db } from './db/db.js';
-import { EXPIRY_RECHECK_MAX_MS, EXPIRY_RECHECK_MIN_MS, EXPIRY_TIMER_SLACK_MS, WAIT_FALLBACK_MS } from './timing.js';
+import { DEFAULT_AGENT_OFFLINE_AFTER_SECONDS } from './config.js';
+import { EXPIRY_RECHECK_MAX_MS, EXPIRY_RECHECK_MIN_MS, EXPIRY_TIMER_SLACK_MS, WAIT_FALLBACK_MIN_FRACTION, WAIT_FALLBACK_MS } from './timing.js';
 import { WORK_CHANNEL, expiredLeaseNotices, msUntilNextLeaseExpiry, parseWorkNotice, type WorkNotice } from './store/work-notify.js';
 
 export interface WaitScope {
@@ -16,10 +20,23 @@ export interface WaitScope {
   /** The waiting agent and the work it asked for (default provision only): teardown notices wake their owner first. */
   agent?: string;
   actions?: readonly WorkAction[];
+  /** Set by the work query before parking: free provision slots (null: unlimited) and the agent's last new grant. */
+  freeSlots?: number | null;
+  lastGrantedAt?: Date | null;
 }
 
 interface Waiter extends WaitScope {
   wake(): void;
+}
+
+/** Free slots as a sort key: unlimited (null) and unknown (a query that did not say) rank first. */
+const slotsOf = (w: Waiter) => (w.freeSlots == null ? Infinity : w.freeSlots);
+
+/** Wake order for provision work: most free slots first, then least recently granted (never granted first). */
+function byCapacity(a: Waiter, b: Waiter): number {
+  const free = slotsOf(b) - slotsOf(a);
+  if (free !== 0 && !Number.isNaN(free)) return free;
+  return (a.lastGrantedAt?.getTime() ?? -Infinity) - (b.lastGrantedAt?.getTime() ?? -Infinity) || 0;
 }
 
 export class Dispatcher {
@@ -35,7 +52,11 @@ export class Dispatcher {
   /** Wake-ups sent, for tests and metrics: how many parked requests a notice released. */
   woken = 0;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Which fallback pools expired leases open reads the offline cutoff (DC_AGENT_OFFLINE_AFTER_SECONDS). */
+    private readonly opts: { offlineAfterSeconds: number } = { offlineAfterSeconds: DEFAULT_AGENT_OFFLINE_AFTER_SECONDS },
+  ) {}
 
   async start(): Promise<void> {
     this.unlisten = await this.db.listen(
@@ -62,23 +83,31 @@ export class Dispatcher {
     }
   }
 
-  /** Wakes up to `count` waiters: the pool's own first, then the provider's legacy agents. */
-  announce({ provider, poolId, count, teardown }: WorkNotice): void {
+  /**
+   * Wakes up to `count` waiters: the pool's own first (for provision work, most free slots first),
+   * then the provider's legacy agents. An agent notice wakes only that agent's provision waiters.
+   */
+  announce({ provider, poolId, count, teardown, agent }: WorkNotice): void {
     this.generation.set(provider, (this.generation.get(provider) ?? 0) + 1);
     const set = this.waiters.get(provider);
     if (!set) return;
     let left = count;
     const pick = (match: (w: Waiter) => boolean) => {
-      for (const w of [...set]) {
+      const matching = [...set].filter(match);
+      if (!teardown) matching.sort(byCapacity);
+      for (const w of matching) {
         if (left === 0) return;
-        if (match(w)) {
-          w.wake();
-          this.woken++;
-          left--;
-        }
+        w.wake();
+        this.woken++;
+        left--;
       }
     };
     const wants = (w: Waiter) => (w.actions ?? ['provision']).includes(teardown ? 'terminate' : 'provision');
+    if (agent !== undefined) {
+      left = Infinity; // every request that agent holds here
+      pick((w) => w.agent === agent && wants(w));
+      return;
+    }
     // A teardown wakes its owner; where the owner does not wait here, the pool's teardown takers
     // re-check (they take it only once the owner is no longer sticky).
     if (teardown?.owner) pick((w) => w.agent === teardown.owner && wants(w));
@@ -103,8 +132,9 @@ export class Dispatcher {
           resolve();
         },
       };
-      // Jitter spreads fallback re-checks of many agents parked at the same moment.
-      const fallback = WAIT_FALLBACK_MS * (0.8 + Math.random() * 0.4);
+      // Jitter spreads fallback re-checks of many agents parked at the same moment, never past
+      // WAIT_FALLBACK_MS: eligibility that changes by time alone is noticed within it.
+      const fallback = WAIT_FALLBACK_MS * (WAIT_FALLBACK_MIN_FRACTION + Math.random() * (1 - WAIT_FALLBACK_MIN_FRACTION));
       const timer = setTimeout(waiter.wake, Math.min(ms, fallback));
       signal?.addEventListener('abort', waiter.wake);
       set.add(waiter);
@@ -164,7 +194,7 @@ export class Dispatcher {
 
   /** Announces leases that expired since the last check; returns ms until the next expiry. */
   private async checkExpiries(): Promise<number> {
-    const { notices, checkedAt } = await expiredLeaseNotices(this.db, this.expiriesUntil, EXPIRY_RECHECK_MAX_MS / 1000);
+    const { notices, checkedAt } = await expiredLeaseNotices(this.db, this.expiriesUntil, EXPIRY_RECHECK_MAX_MS / 1000, this.opts.offlineAfterSeconds);
     for (const notice of notices) this.announce(notice);
     if (checkedAt) this.expiriesUntil = checkedAt;
     const ms = await msUntilNextLeaseExpiry(this.db);

@@ -33,7 +33,7 @@ export async function createContext(config: Config, db?: Db): Promise<AppContext
   await migrate(db, migrations);
   const candidate = generateIdentity();
   const { seed_hex } = await loadServerKey(db, candidate, seedHex(candidate.privateKey));
-  const dispatcher = new Dispatcher(db);
+  const dispatcher = new Dispatcher(db, { offlineAfterSeconds: config.agentOfflineAfterSeconds });
   await dispatcher.start();
   return { db, config, serverKey: identityFromSeed(seed_hex), metrics: createMetrics(), dispatcher, expectedMigrations: migrations.length };
 }

@@ -6,6 +6,11 @@ import { MAX_CLOCK_PAST_MS } from '@dc/core';
 /** Back-off never grows past an hour: a fixed hypervisor should be retried the same day. */
 export const MAX_BACKOFF_SECONDS = 3600;
 
+/** A cool-down never grows past an hour either (DESIGN.md "Health"): a repaired host is back the same hour. */
+export const MAX_COOLDOWN_SECONDS = 3600;
+/** Fallback chains are followed this deep at most (cycles are refused; this only bounds the recursion). */
+export const FALLBACK_CHAIN_MAX_DEPTH = 16;
+
 /** Unused expired setup tokens are deleted hourly; until then their users get 410, not 401. */
 export const TOKEN_SWEEP_SECONDS = 3600;
 
@@ -23,8 +28,13 @@ export const RATE_LIMIT_WINDOW_SECONDS = 60;
 /** Windows are kept for two minutes: the current one and the one just ended, nothing older counts. */
 export const RATE_LIMIT_KEEP_SECONDS = 2 * RATE_LIMIT_WINDOW_SECONDS;
 
-/** A parked long-poll re-checks on its own this often (a lost notice or a LISTEN reconnect). */
+/**
+ * A parked long-poll re-checks on its own at most this long after parking (a lost notice, a LISTEN
+ * reconnect, or eligibility that changed by time alone: fallback timers, grace periods, cool-down
+ * ends, agents going offline), jittered down to WAIT_FALLBACK_MIN_FRACTION of it.
+ */
 export const WAIT_FALLBACK_MS = 10_000;
+export const WAIT_FALLBACK_MIN_FRACTION = 0.8;
 /** The expiry timer re-reads the earliest lease at least this often (other replicas' grants are not announced). */
 export const EXPIRY_RECHECK_MAX_MS = 10_000;
 /** The expiry timer never fires sooner than this: leases expiring together are announced in one check. */

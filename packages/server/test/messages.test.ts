@@ -49,7 +49,7 @@ describe('invalid input names the field and the rule in words', () => {
   });
 
   test('an unknown field is named with the allowed ones', async () => {
-    invalid(await pool({ region: 'europe' }), 'body has an unknown field "region"; allowed: name, location, provisioner_type.');
+    invalid(await pool({ region: 'europe' }), 'body has an unknown field "region"; allowed: name, location, provisioner_type, paused, fallback_pool_id, fallback_after_seconds, fallback_cross_region.');
   });
 
   test('types, bounds, lengths and list sizes are said in words', async () => {

@@ -11,6 +11,7 @@ import {
 import { generateIdentity, type Identity } from '@dc/core/node';
 import { recordEvent } from '../src/store/events.js';
 import { expireLeases } from '../src/store/leases.js';
+import { fleetPolicyOf } from '../src/store/eligibility.js';
 import {
   agentCall, assertError, base, call, mustOk, offeringInput, operator, providerWithPool, registerAgent, startHarness, type Harness, type Res,
 } from './helpers.js';
@@ -22,13 +23,20 @@ let agent: Identity;
 const customer = generateIdentity();
 
 before(async () => {
-  h = await startHarness({ DC_MAX_PROVISION_ATTEMPTS: String(MAX_ATTEMPTS), DC_RETRY_BACKOFF_SECONDS: '30', DC_LOCK_TTL_SECONDS: '300' });
+  // One agent walks every case, failing and expiring many leases: its health must not cool it down
+  // mid-walk (cool-downs have their own tests in fleet.test.ts).
+  h = await startHarness({
+    DC_MAX_PROVISION_ATTEMPTS: String(MAX_ATTEMPTS), DC_RETRY_BACKOFF_SECONDS: '30', DC_LOCK_TTL_SECONDS: '300', DC_AGENT_FAILURE_THRESHOLD: '1000',
+  });
   let poolId: string;
   ({ provider, poolId } = await providerWithPool(h));
   agent = await registerAgent(h, provider, poolId, 'state-a');
   await mustOk(call(h, provider, 'POST', `${base(provider)}/offerings`, offeringInput('st')));
 });
 after(async () => h?.close());
+
+/** The lease sweeper with this server's settings (its health counts included). */
+const sweep = (maxAttempts: number) => expireLeases(h.db, maxAttempts, fleetPolicyOf(h.server.ctx.config));
 
 type Row = Record<string, unknown> & { status: ContractStatus; provisioning_lock_token: number; events: number };
 
@@ -115,7 +123,7 @@ async function reach(status: ContractStatus): Promise<string> {
     case 'provisioning_failed':
       await held();
       await backdateLease(id, 0);
-      assert.equal(await expireLeases(h.db, 1), 1); // at the attempt limit; A's lease stays open
+      assert.equal(await sweep(1), 1); // at the attempt limit; A's lease stays open
       break;
     case 'cancelled':
       // Only a contract never granted a lease ends cancelled; a granted one is torn down.
@@ -131,7 +139,7 @@ async function reach(status: ContractStatus): Promise<string> {
       await held();
       await mustOk(call(h, customer, 'POST', `/api/v1/contracts/${id}/cancel`));
       await backdateLease(id, 0);
-      assert.equal(await expireLeases(h.db, 1), 1); // the teardown's attempt limit; A's lease stays open
+      assert.equal(await sweep(1), 1); // the teardown's attempt limit; A's lease stays open
       break;
     case 'terminated': {
       const token = await held();
@@ -225,13 +233,13 @@ const DRIVERS: Driver[] = [
   {
     action: 'expire', via: 'sweeper', refusal: 'not_swept',
     prepare: (id) => backdateLease(id, 0),
-    act: async () => ({ swept: await expireLeases(h.db, MAX_ATTEMPTS) }),
+    act: async () => ({ swept: await sweep(MAX_ATTEMPTS) }),
     check: expiredOnce,
   },
   {
     action: 'exhaust', via: 'sweeper at the attempt limit', refusal: 'not_swept',
     prepare: (id) => backdateLease(id, MAX_ATTEMPTS - 1),
-    act: async () => ({ swept: await expireLeases(h.db, MAX_ATTEMPTS) }),
+    act: async () => ({ swept: await sweep(MAX_ATTEMPTS) }),
     check: expiredOnce,
   },
   { action: 'fail', via: 'agent', act: async (id, token) => ({ res: await asA('POST', `${contractPath(id)}/failed`, { lock_token: token, error_message: 'boom' }) }),

@@ -59,6 +59,9 @@ export const HeartbeatResult = Type.Object({
   pool_id: Nullable(Type.String()),
   pool_name: Nullable(Type.String()),
   next_heartbeat_seconds: Type.Integer(),
+  /** Fleet operations (v3): the agent's state and whether it is drained (draining, no live lease). */
+  state: Type.Unsafe<'active' | 'draining'>(Type.String({ enum: ['active', 'draining'] })),
+  drained: Type.Boolean(),
 });
 export type HeartbeatResult = Static<typeof HeartbeatResult>;
 

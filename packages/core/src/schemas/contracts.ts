@@ -74,6 +74,9 @@ export const Contract = Type.Object({
   offering_name: Nullable(Type.String()),
   datacenter_region: Nullable(RegionIdSchema),
   resolved_pool_id: Nullable(Type.String()),
+  /** Fleet operations (v3): the pool the offering routes to now (= resolved_pool_id), and the pool of the agent holding (or last granted) the lease. */
+  routed_pool_id: Nullable(Type.String()),
+  lease_pool_id: Nullable(Type.String()),
 });
 export type Contract = Static<typeof Contract>;
 
@@ -104,6 +107,8 @@ export const ContractEvent = Type.Object({
   agent_pubkey: Nullable(Type.String()),
   lock_token: Type.Integer(),
   detail: Nullable(Type.String()),
+  /** On `granted`: the grantee's pool is a fallback of the routed pool. */
+  via_fallback: Type.Optional(Type.Boolean()),
 });
 export type ContractEvent = Static<typeof ContractEvent>;
 

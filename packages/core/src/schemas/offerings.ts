@@ -22,7 +22,12 @@ const offeringFields = {
 };
 export const OfferingCreate = Type.Object({ offering_id: RuleString(OFFERING_ID), ...offeringFields }, { additionalProperties: false });
 export type OfferingCreate = Static<typeof OfferingCreate>;
-export const OfferingUpdate = Type.Partial(Type.Object(offeringFields), { additionalProperties: false, minProperties: 1 });
+export const OfferingUpdate = Type.Partial(Type.Object(offeringFields), {
+  additionalProperties: false,
+  minProperties: 1,
+  description:
+    'A partial update. The object GET returned is accepted as it is: its read-only fields (OFFERING_READ_ONLY_FIELDS) are ignored when they match the path and the stored or resulting values, and are 400 when they contradict them.',
+});
 export type OfferingUpdate = Static<typeof OfferingUpdate>;
 
 export const POOL_MATCHES = ['explicit', 'location', 'none'] as const;
@@ -47,6 +52,8 @@ export const Offering = Type.Object({
   updated_at: DateTime,
 });
 export type Offering = Static<typeof Offering>;
+/** Fields of an Offering that a PUT cannot set (a GET → PUT round trip may carry them unchanged). */
+export const OFFERING_READ_ONLY_FIELDS = Object.keys(Offering.properties).filter((k) => !(k in OfferingUpdate.properties)) as (keyof Offering)[];
 
 export const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIST_LIMIT_MAX, description: `1 to ${LIST_LIMIT_MAX}` })),

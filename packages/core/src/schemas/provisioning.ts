@@ -17,6 +17,8 @@ export const WorkItem = Type.Composite([
     provisioner_type: Nullable(Type.String()),
     provisioner_config: Nullable(AnyObject),
     lock_ttl_seconds: Type.Integer(),
+    /** The lease was granted to an agent of a fallback pool of the routed pool (lease_pool_id ≠ routed_pool_id). */
+    via_fallback: Type.Boolean(),
   }),
 ]);
 export type WorkItem = Static<typeof WorkItem>;
@@ -54,8 +56,12 @@ export type ReleaseInput = Static<typeof ReleaseInput>;
 /** Agents send lock_token; a provider completing a handed-off contract sends none. */
 export const ProvisionedInput = Type.Object({ lock_token: Type.Optional(LockToken), instance_details: InstanceDetails }, { additionalProperties: false });
 export type ProvisionedInput = Static<typeof ProvisionedInput>;
+export const ERROR_CLASSES = ['agent', 'contract'] as const;
+export type ErrorClass = (typeof ERROR_CLASSES)[number];
+/** `agent` (default): the agent or its host is at fault and the failure counts toward its cool-down; `contract`: the contract's own input is. */
+export const ErrorClassSchema = Type.Unsafe<ErrorClass>(Type.String({ enum: [...ERROR_CLASSES], description: 'agent or contract' }));
 export const FailedInput = Type.Object(
-  { lock_token: Type.Optional(LockToken), error_message: Type.String({ minLength: 1, maxLength: ERROR_MESSAGE_MAX }) },
+  { lock_token: Type.Optional(LockToken), error_message: Type.String({ minLength: 1, maxLength: ERROR_MESSAGE_MAX }), error_class: Type.Optional(ErrorClassSchema) },
   { additionalProperties: false },
 );
 export type FailedInput = Static<typeof FailedInput>;

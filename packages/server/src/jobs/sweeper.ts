@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.js';
 import { pruneNonces } from '../store/auth.js';
 import { expireLeases } from '../store/leases.js';
+import { fleetPolicyOf } from '../store/eligibility.js';
 import { pruneRateLimits } from '../store/rate-limit.js';
 import { deleteExpiredTokens } from '../store/tokens.js';
 import { deleteOldAudit } from '../store/audit.js';
@@ -18,7 +19,7 @@ export async function pruneReplayState(ctx: AppContext): Promise<number> {
 }
 
 export async function sweepLeases(ctx: AppContext): Promise<number> {
-  return expireLeases(ctx.db, ctx.config.maxProvisionAttempts);
+  return expireLeases(ctx.db, ctx.config.maxProvisionAttempts, fleetPolicyOf(ctx.config));
 }
 
 export async function pruneAudit(ctx: AppContext): Promise<number> {

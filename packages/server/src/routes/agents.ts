@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { DomainError, fail, invalidInput } from '../errors.js';
 import { hitRateLimit } from '../store/rate-limit.js';
-import { recordHeartbeat, recordInventory, revokeAgent, setupAgent } from '../store/agents.js';
+import { recordHeartbeat, recordInventory, resetAgentHealth, revokeAgent, setupAgent, updateAgent } from '../store/agents.js';
+import { readAgent } from '../store/pools.js';
 import { route } from './common.js';
 
 /** Agents heartbeat three times per offline window, so one lost beat never flips them offline. */
@@ -41,8 +42,34 @@ export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
     });
 
+    /** An agent may read and drain only itself (the provider is checked by auth against the path). */
+    const assertSelf = (req: { signer: { kind: string; pubkey: string } | null }, agentPubkey: string) => {
+      if (req.signer?.kind === 'agent' && req.signer.pubkey !== agentPubkey) {
+        throw fail('forbidden', 'An agent may read or change only itself; sign with the provider key to manage other agents.');
+      }
+    };
+
+    route(app, ENDPOINTS.getAgent, async (req) => {
+      assertSelf(req, req.params.agent_pubkey);
+      return readAgent(ctx.db, req.params.pubkey, req.params.agent_pubkey, ctx.config.agentOfflineAfterSeconds);
+    });
+
+    route(app, ENDPOINTS.updateAgent, async (req) => {
+      const { pubkey, agent_pubkey } = req.params;
+      assertSelf(req, agent_pubkey);
+      const asAgent = req.signer?.kind === 'agent';
+      if (asAgent && req.body.label !== undefined) {
+        throw fail('forbidden', "An agent may set only its own state and reason; its label is the provider's to change.");
+      }
+      const by = asAgent ? { kind: 'agent' as const, pubkey: agent_pubkey } : { kind: 'provider' as const, pubkey };
+      return updateAgent(ctx.db, pubkey, agent_pubkey, by, req.body, ctx.config.agentOfflineAfterSeconds);
+    });
+
+    route(app, ENDPOINTS.resetAgentHealth, async (req) =>
+      resetAgentHealth(ctx.db, req.params.pubkey, req.params.agent_pubkey, ctx.config.agentOfflineAfterSeconds));
+
     route(app, ENDPOINTS.revokeAgent, async (req) => {
-      await revokeAgent(ctx.db, req.params.pubkey, req.params.agent_pubkey);
+      await revokeAgent(ctx.db, req.params.pubkey, req.params.agent_pubkey, ctx.config.agentOfflineAfterSeconds);
     });
 
     route(app, ENDPOINTS.heartbeat, async (req) => {
@@ -51,10 +78,10 @@ export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         throw invalidInput(`body.capabilities must be at most ${CAPABILITIES_MAX_BYTES / 1024} KiB of JSON.`);
       }
       const { inventory, ...hb } = body;
-      const pool = await recordHeartbeat(ctx.db, req.signer!.pubkey, hb);
+      const state = await recordHeartbeat(ctx.db, req.signer!.pubkey, hb);
       if (inventory !== undefined) await recordInventory(ctx.db, req.signer!.pubkey, inventory);
       ctx.metrics.heartbeats.inc();
-      return { acknowledged: true, ...pool, next_heartbeat_seconds: nextHeartbeatSeconds(ctx.config.agentOfflineAfterSeconds) };
+      return { acknowledged: true, ...state, next_heartbeat_seconds: nextHeartbeatSeconds(ctx.config.agentOfflineAfterSeconds) };
     });
   };
 }

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { createPool, deletePool, getPool, listPoolAgents, listPools, pagePoolAgents, poolMachines, requirePool, updatePool } from '../store/pools.js';
 import { createSetupToken, listPendingTokens, revokeSetupToken } from '../store/tokens.js';
 import { registerMachineGauges } from '../machine-gauges.js';
+import { poolRoundTrip } from '../http/round-trip.js';
 import { route } from './common.js';
 import { publicBaseUrl } from './setup-command.js';
 
@@ -36,7 +37,7 @@ export function poolRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const { pubkey, pool_id } = req.params;
       await updatePool(ctx.db, pubkey, pool_id, req.body);
       return getPool(ctx.db, pubkey, pool_id, offlineAfter);
-    });
+    }, { preValidation: poolRoundTrip(ctx.db) }); // a GET → PUT round trip: read-only fields taken out
 
     route(app, ENDPOINTS.deletePool, async (req) => {
       await deletePool(ctx.db, req.params.pubkey, req.params.pool_id);

@@ -5,8 +5,10 @@ import type { AppContext } from '../context.js';
 import { invalidInput } from '../errors.js';
 import {
   claim, failed, handoff, lock, pendingProvision, provisioned, providerFailed, providerProvisioned, providerTerminated, release, terminated,
-  type Caller, type LeasePolicy,
+  type Caller, type LeasePolicy, type WaiterInfo,
 } from '../store/leases.js';
+import type { WaitScope } from '../dispatch.js';
+import { fleetPolicyOf } from '../store/eligibility.js';
 import { route } from './common.js';
 
 /** A poll without `wait` answers at once. */
@@ -20,6 +22,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     backoffSeconds: ctx.config.retryBackoffSeconds,
     maxAttempts: ctx.config.maxProvisionAttempts,
     stickyGraceSeconds: ctx.config.stickyGraceSeconds,
+    fleet: fleetPolicyOf(ctx.config),
   };
   const caller = (req: FastifyRequest): Caller => {
     const s = req.signer;
@@ -27,6 +30,14 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     return { agent: s.pubkey, provider: s.providerPubkey, poolId: s.poolId };
   };
   const count = (event: string) => ctx.metrics.provisioning.inc({ event });
+  /** Runs a work query and records on the scope what it read of the caller's free slots and last grant (dispatch.ts wakes by them). */
+  const recording = async <T>(scope: WaitScope, query: (info: WaiterInfo) => Promise<T>): Promise<T> => {
+    const info: WaiterInfo = {};
+    const out = await query(info);
+    if (info.free !== undefined) scope.freeSlots = info.free;
+    if (info.lastGrantedAt !== undefined) scope.lastGrantedAt = info.lastGrantedAt;
+    return out;
+  };
   /** Aborts when the client closes the connection before we answer (a dropped long-poll). */
   const clientGone = (reply: FastifyReply): AbortSignal => {
     const ac = new AbortController();
@@ -57,8 +68,10 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const c = caller(req);
       const limit = req.query.limit ?? PENDING_LIMIT_DEFAULT;
       const actions = parseActions(req.query.actions);
-      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId, agent: c.agent, actions }, req.query.wait ?? NO_WAIT_SECONDS,
-        () => pendingProvision(ctx.db, c, limit, policy, actions), clientGone(reply));
+      // The query records the caller's free slots on the scope; a parked waiter carries them (dispatch.ts).
+      const scope: WaitScope = { provider: c.provider, poolId: c.poolId, agent: c.agent, actions };
+      const items = await ctx.dispatcher.poll(scope, req.query.wait ?? NO_WAIT_SECONDS,
+        () => recording(scope, (info) => pendingProvision(ctx.db, c, limit, policy, actions, info)), clientGone(reply));
       return { items };
     });
 
@@ -66,8 +79,9 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const c = caller(req);
       const actions = req.body.actions ?? parseActions(undefined);
       const opts = { max: req.body.max ?? CLAIM_DEFAULT, exclude: req.body.exclude ?? [], actions };
-      const items = await ctx.dispatcher.poll({ provider: c.provider, poolId: c.poolId, agent: c.agent, actions }, req.query.wait ?? NO_WAIT_SECONDS,
-        () => claim(ctx.db, c, opts, policy), clientGone(reply));
+      const scope: WaitScope = { provider: c.provider, poolId: c.poolId, agent: c.agent, actions };
+      const items = await ctx.dispatcher.poll(scope, req.query.wait ?? NO_WAIT_SECONDS,
+        () => recording(scope, (info) => claim(ctx.db, c, opts, policy, info)), clientGone(reply));
       ctx.metrics.provisioning.inc({ event: 'claimed' }, items.length);
       if (items.length > 0) ctx.dispatcher.leaseGranted(policy.ttlSeconds * 1000);
       return { items };
@@ -99,9 +113,9 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     });
 
     route(app, ENDPOINTS.failed, async (req) => {
-      const { lock_token, error_message } = req.body;
+      const { lock_token, error_message, error_class } = req.body;
       const r = await byAgentOrProvider(req, req.params, lock_token,
-        (c, id, token) => failed(ctx.db, c, id, token, error_message, policy),
+        (c, id, token) => failed(ctx.db, c, id, token, error_message, policy, error_class ?? 'agent'),
         (provider, id) => providerFailed(ctx.db, provider, id, error_message, policy));
       count('failed');
       return r;

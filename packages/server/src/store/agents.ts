@@ -1,10 +1,15 @@
-// Agent registration (setup with a one-time token), revocation and heartbeats.
-import { PERMISSIONS, delegationMessage, type AgentSetupResult } from '@dc/core';
+// Agent registration (setup with a one-time token), revocation, heartbeats, and the fleet
+// controls of DESIGN.md "Fleet operations (v3)": drain/resume (state) and reset-health. Every
+// change of an agent's row is an UPDATE of it, which takes the row lock grants take first
+// (eligibility.ts lockAgent): once a drain has answered, no grant to that agent commits.
+import { PERMISSIONS, delegationMessage, type AgentSetupResult, type AgentState, type AgentUpdate, type PoolAgent, type StateSetter } from '@dc/core';
 import { hashSetupToken, signMessage, type Identity } from '@dc/core/node';
 import type { Db, Queryable } from '../db/db.js';
-import { fail, notFound } from '../errors.js';
+import { DomainError, fail, notFound } from '../errors.js';
 import { releaseLeasesOfAgent } from './leases.js';
-import { agentActor, providerActor, recordAudit } from './audit.js';
+import { agentActor, providerActor, recordAudit, type Actor } from './audit.js';
+import { readAgent } from './pools.js';
+import { notifyAgentEligible } from './work-notify.js';
 
 interface TokenRow {
   token_id: string;
@@ -88,7 +93,7 @@ export async function setupAgent(
 }
 
 /** Revokes an agent: its next signed call is 401 and its leases are released. Idempotent. */
-export async function revokeAgent(db: Db, provider: string, agentPubkey: string): Promise<void> {
+export async function revokeAgent(db: Db, provider: string, agentPubkey: string, offlineAfterSeconds: number): Promise<void> {
   await db.transaction(async (tx) => {
     const r = await tx.query<{ pool_id: string | null; label: string | null; newly: boolean }>(
       `UPDATE provider_agent_delegations SET revoked_at = COALESCE(revoked_at, now())
@@ -104,16 +109,25 @@ export async function revokeAgent(db: Db, provider: string, agentPubkey: string)
         subject: { type: 'agent', id: agentPubkey, pool_id: agent.pool_id }, detail: { label: agent.label },
       });
     }
-    await releaseLeasesOfAgent(tx, agentPubkey, 'agent revoked');
+    await releaseLeasesOfAgent(tx, agentPubkey, 'agent revoked', offlineAfterSeconds);
   });
+}
+
+/** What a heartbeat answers besides the acknowledgement: the pool, and the agent's state and whether it is drained. */
+export interface HeartbeatState {
+  pool_id: string | null;
+  pool_name: string | null;
+  state: AgentState;
+  /** Draining and holding no live lease (of either action): safe to stop. */
+  drained: boolean;
 }
 
 export async function recordHeartbeat(
   db: Queryable,
   agentPubkey: string,
   hb: { version: string; provisioner_type?: string; active_contracts?: number; max_concurrent?: number; capabilities?: Record<string, unknown> },
-): Promise<{ pool_id: string | null; pool_name: string | null }> {
-  const r = await db.query<{ pool_id: string | null; pool_name: string | null }>(
+): Promise<HeartbeatState> {
+  const r = await db.query<HeartbeatState>(
     `WITH hb AS (
        INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities, max_concurrent)
        VALUES ($1, now(), $2, $3, $4, $5, $6)
@@ -123,12 +137,88 @@ export async function recordHeartbeat(
          -- omitted keeps the last value (DESIGN.md "Capacity")
          max_concurrent = COALESCE(EXCLUDED.max_concurrent, agent_status.max_concurrent)
      )
-     SELECT d.pool_id, p.name AS pool_name FROM provider_agent_delegations d
+     SELECT d.pool_id, p.name AS pool_name, d.state,
+       (d.state = 'draining' AND NOT EXISTS (
+         SELECT 1 FROM contract_sign_requests l WHERE l.provisioning_lock_agent = $1 AND l.provisioning_lock_expires_at > now())) AS drained
+     FROM provider_agent_delegations d
      LEFT JOIN agent_pools p ON p.pool_id = d.pool_id WHERE d.agent_pubkey = $1`,
     [agentPubkey, hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null, hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities), hb.max_concurrent ?? null],
     { prepare: 'dc_heartbeat' },
   );
-  return r.rows[0] ?? { pool_id: null, pool_name: null };
+  return r.rows[0] ?? { pool_id: null, pool_name: null, state: 'active', drained: false };
+}
+
+interface AgentRow {
+  pool_id: string | null;
+  state: AgentState;
+  state_reason: string | null;
+  consecutive_failures: number;
+  cooldown_until: Date | null;
+}
+
+/**
+ * Locks the provider's (un-revoked) agent row for a change: the same lock every grant takes first.
+ * 404 when the provider has no such agent, or it is revoked (nothing about it can change any more).
+ */
+async function lockAgentOf(tx: Queryable, provider: string, agentPubkey: string): Promise<AgentRow> {
+  const r = await tx.query<AgentRow & { revoked: boolean }>(
+    `SELECT pool_id, state, state_reason, consecutive_failures, CASE WHEN cooldown_until > now() THEN cooldown_until END AS cooldown_until,
+       revoked_at IS NOT NULL AS revoked
+     FROM provider_agent_delegations WHERE agent_pubkey = $1 AND provider_pubkey = $2 FOR NO KEY UPDATE`,
+    [agentPubkey, provider],
+  );
+  const row = r.rows[0];
+  if (!row) throw notFound(`Agent ${agentPubkey}`);
+  if (row.revoked) throw new DomainError('not_found', `Agent ${agentPubkey} is revoked; a revoked agent cannot be changed.`);
+  return row;
+}
+
+/**
+ * PUT …/agents/{agent_pubkey}: drain or resume (`state`, `reason`), relabel (`label`, provider
+ * only: the route refuses an agent's). Records who set the state; a state change is audited
+ * (`agent_state_changed`), and a resume wakes the agent's held long-poll. Changing the state
+ * without a reason clears the old one; a reason alone replaces it.
+ */
+export async function updateAgent(
+  db: Db, provider: string, agentPubkey: string, by: Actor & { kind: StateSetter }, input: AgentUpdate, offlineAfterSeconds: number,
+): Promise<PoolAgent> {
+  await db.transaction(async (tx) => {
+    const cur = await lockAgentOf(tx, provider, agentPubkey);
+    const state = input.state ?? cur.state;
+    const changed = state !== cur.state;
+    const reason = input.reason !== undefined ? input.reason : changed ? null : cur.state_reason;
+    await tx.query(
+      `UPDATE provider_agent_delegations SET state = $2, state_reason = $3,
+         state_set_by = CASE WHEN $4::text IS NULL THEN state_set_by ELSE $4 END, label = COALESCE($5, label)
+       WHERE agent_pubkey = $1`,
+      [agentPubkey, state, reason, input.state !== undefined ? by.kind : null, input.label ?? null],
+    );
+    if (changed) {
+      await recordAudit(tx, {
+        provider, kind: 'agent_state_changed', actor: by, subject: { type: 'agent', id: agentPubkey, pool_id: cur.pool_id },
+        detail: { from: cur.state, to: state, reason, set_by: by.kind },
+      });
+    }
+    if (changed && state === 'active') await notifyAgentEligible(tx, provider, cur.pool_id, agentPubkey);
+  });
+  return readAgent(db, provider, agentPubkey, offlineAfterSeconds);
+}
+
+/** POST …/agents/{agent_pubkey}/reset-health: zero the failure counts and end a cool-down (audit `agent_health_reset`). */
+export async function resetAgentHealth(db: Db, provider: string, agentPubkey: string, offlineAfterSeconds: number): Promise<PoolAgent> {
+  await db.transaction(async (tx) => {
+    const cur = await lockAgentOf(tx, provider, agentPubkey);
+    await tx.query(
+      `UPDATE provider_agent_delegations SET consecutive_failures = 0, cooldowns_since_success = 0, cooldown_until = NULL WHERE agent_pubkey = $1`,
+      [agentPubkey],
+    );
+    await recordAudit(tx, {
+      provider, kind: 'agent_health_reset', actor: providerActor(provider), subject: { type: 'agent', id: agentPubkey, pool_id: cur.pool_id },
+      detail: { consecutive_failures: cur.consecutive_failures, cooldown_until: cur.cooldown_until },
+    });
+    if (cur.state === 'active') await notifyAgentEligible(tx, provider, cur.pool_id, agentPubkey);
+  });
+  return readAgent(db, provider, agentPubkey, offlineAfterSeconds);
 }
 
 /** Replaces the agent's last inventory (contract ids of the tagged machines it sees). */

@@ -3,7 +3,7 @@
 import type { ContractStatus, PaymentStatus } from '@dc/core';
 import type { Queryable } from '../db/db.js';
 import { notFound } from '../errors.js';
-import { RESOLVED_POOL_ID, ROUTED_TO_ME, ROUTE_JOIN, meCte } from './routing.js';
+import { RESOLVED_POOL_ID, ROUTED_TO_ME, ROUTE_JOIN, fallbackRoutesCte, meCte, routedViaFallbackSql } from './routing.js';
 
 /** Core's Contract, selected from contractFrom(). */
 export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id, c.customer_pubkey, c.status, c.payment_status,
@@ -12,7 +12,8 @@ export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id
   CASE WHEN c.next_attempt_at > now() THEN c.next_attempt_at END AS next_attempt_at,
   c.last_error, c.provisioned_by, prov_d.label AS provisioned_by_label, c.provisioned_at, c.instance_details,
   c.provisioned_pool_id, c.teardown_owner, c.host_scope, c.teardown_handed_off, c.terminated_at, c.terminated_by,
-  c.ssh_pubkey, c.instance_config, o.name AS offering_name, o.datacenter_region, ${RESOLVED_POOL_ID} AS resolved_pool_id`;
+  c.ssh_pubkey, c.instance_config, o.name AS offering_name, o.datacenter_region, ${RESOLVED_POOL_ID} AS resolved_pool_id,
+  ${RESOLVED_POOL_ID} AS routed_pool_id, lease_pool_d.pool_id AS lease_pool_id`;
 
 /**
  * FROM clause for CONTRACT_COLUMNS: contract `c`, its offering `o`, its route and the labels of
@@ -25,7 +26,8 @@ export function contractFrom(source = 'contract_sign_requests'): string {
   LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
   ${ROUTE_JOIN}
   LEFT JOIN provider_agent_delegations lock_d ON lock_d.agent_pubkey = c.provisioning_lock_agent
-  LEFT JOIN provider_agent_delegations prov_d ON prov_d.agent_pubkey = c.provisioned_by`;
+  LEFT JOIN provider_agent_delegations prov_d ON prov_d.agent_pubkey = c.provisioned_by
+  LEFT JOIN provider_agent_delegations lease_pool_d ON lease_pool_d.agent_pubkey = c.lease_agent`;
 }
 export const CONTRACT_FROM = contractFrom();
 
@@ -68,32 +70,51 @@ export interface LockedContract {
   host_scope: string | null;
   teardown_handed_off: boolean;
   terminated_by: string | null;
-  /** Routed to the pool asked about (lockContract's `pool`); true when none was asked about. */
+  /**
+   * Routing for the agent's pool asked about (lockContract's `route`; all true when none was asked
+   * about): `routed` to it or to a pool falling back to it (the chain's shape: a holder renews),
+   * `routed_now` so and reachable now (timers, availability: a new grant), `routed_own` to the
+   * pool itself (false: a grant would be via a fallback).
+   */
   routed: boolean;
+  routed_now: boolean;
+  routed_own: boolean;
+}
+
+/** The pool of the agent asking for a grant and the offline cutoff the fallback chain reads. */
+export interface RouteQuestion {
+  pool: string | null;
+  offlineAfterSeconds: number;
 }
 
 /**
  * Locks contract `id` (FOR UPDATE) for the rest of the transaction and reads it; 404 when it does
  * not exist or `scope` may not see it. Every change to a contract outside a one-statement form
- * starts here, so concurrent changes of one contract run one after the other. `pool`: also say
- * whether the contract is routed to this pool (an agent's grant).
+ * starts here, so concurrent changes of one contract run one after the other. `route`: also say
+ * whether the contract is routed to this agent's pool, fallbacks included (an agent's grant).
  */
-export async function lockContract(tx: Queryable, id: string, scope: Scope, pool: string | null = null): Promise<LockedContract> {
+export async function lockContract(tx: Queryable, id: string, scope: Scope, route: RouteQuestion | null = null): Promise<LockedContract> {
   const params: unknown[] = [id];
   const where = ['c.contract_id = $1'];
   if (!('operator' in scope)) {
     params.push(scopeKey(scope));
     where.push(scopeSql(scope, `$${params.length}`)!);
   }
-  if (pool !== null) params.push(pool);
+  const pooled = route?.pool != null;
+  if (pooled) params.push(route!.pool, route!.offlineAfterSeconds);
+  const routing = pooled
+    ? `${ROUTED_TO_ME} OR ${routedViaFallbackSql(false)} AS routed, ${ROUTED_TO_ME} OR ${routedViaFallbackSql(true)} AS routed_now,
+       ${ROUTED_TO_ME} AS routed_own`
+    : 'true AS routed, true AS routed_now, true AS routed_own';
+  const [poolParam, offlineParam] = [`$${params.length - 1}`, `$${params.length}`];
   const r = await tx.query<LockedContract>(
-    `WITH ${meCte(pool !== null ? `$${params.length}` : null)}
+    `${pooled ? `WITH ${meCte(poolParam)}, ${fallbackRoutesCte(poolParam, offlineParam)}` : ''}
      SELECT c.contract_id, c.provider_pubkey, c.status, c.payment_status, c.provisioning_lock_agent AS lock_agent,
        (c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at > now()) AS lock_live,
        c.provisioning_lock_token AS token, c.lease_agent, c.lease_outcome, c.attempts,
        COALESCE(c.next_attempt_at > now(), false) AS backing_off, c.provisioned_by,
        c.provisioned_pool_id, c.teardown_owner, c.host_scope, c.teardown_handed_off, c.terminated_by,
-       ${pool !== null ? ROUTED_TO_ME : 'true'} AS routed
+       ${routing}
      FROM contract_sign_requests c WHERE ${where.join(' AND ')}
      FOR UPDATE OF c`,
     params,

@@ -9,7 +9,7 @@ import { CONTRACT_COLUMNS, CONTRACT_FROM, lockContract, scopeKey, scopeSql, type
 import { offersWork, transition } from './contract-state.js';
 import { recordEvent } from './events.js';
 import { providerActor, recordAudit } from './audit.js';
-import { notifyWork } from './work-notify.js';
+import { notifyWork, type WorkNoticePolicy } from './work-notify.js';
 
 async function readContract(db: Queryable, contractId: string): Promise<Contract | undefined> {
   return (await db.query<Contract>(`SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`, [contractId])).rows[0];
@@ -83,7 +83,7 @@ export async function listProviderContracts(
  * where the table refuses the trigger, unless `refuse` is false (a refund records the payment anyway).
  */
 async function endContract(
-  tx: Queryable, c: LockedContract, trigger: Trigger, actor: string | null, detail: string, refuse = true,
+  tx: Queryable, c: LockedContract, trigger: Trigger, actor: string | null, detail: string, notice: WorkNoticePolicy, refuse = true,
 ): Promise<void> {
   const to = triggerTarget(c.status, trigger, c.token > 0);
   if (to === 'unchanged') return;
@@ -117,30 +117,30 @@ async function endContract(
     [c.contract_id, to],
   );
   await recordEvent(tx, { contractId: c.contract_id, event: 'terminate_requested', actor, token: c.token, detail });
-  await notifyWork(tx, [c.contract_id]);
+  await notifyWork(tx, [c.contract_id], notice.offlineAfterSeconds);
 }
 
-export async function cancelContract(db: Db, contractId: string, customer: string): Promise<Contract> {
+export async function cancelContract(db: Db, contractId: string, customer: string, notice: WorkNoticePolicy): Promise<Contract> {
   await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { customer });
-    await endContract(tx, c, 'cancel', null, 'cancelled by customer');
+    await endContract(tx, c, 'cancel', null, 'cancelled by customer', notice);
     await recordAudit(tx, { provider: c.provider_pubkey, kind: 'contract_cancelled', actor: { kind: 'customer', pubkey: customer }, subject: { type: 'contract', id: contractId } });
   });
   return getContract(db, contractId, { customer });
 }
 
-export async function decideContract(db: Db, contractId: string, provider: string, action: 'accept' | 'reject'): Promise<Contract> {
+export async function decideContract(db: Db, contractId: string, provider: string, action: 'accept' | 'reject', notice: WorkNoticePolicy): Promise<Contract> {
   await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { provider });
     const status = transition(c.status, action);
     await tx.query(`UPDATE contract_sign_requests SET status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
     await recordAudit(tx, { provider, kind: action === 'accept' ? 'contract_accepted' : 'contract_rejected', actor: providerActor(provider), subject: { type: 'contract', id: contractId } });
-    if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
+    if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId], notice.offlineAfterSeconds);
   });
   return getContract(db, contractId, { provider });
 }
 
-export async function retryContract(db: Db, contractId: string, provider: string): Promise<Contract> {
+export async function retryContract(db: Db, contractId: string, provider: string, notice: WorkNoticePolicy): Promise<Contract> {
   await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { provider });
     const status = transition(c.status, 'retry');
@@ -150,7 +150,7 @@ export async function retryContract(db: Db, contractId: string, provider: string
     );
     await recordEvent(tx, { contractId, event: 'retried', actor: null, token: c.token, detail: 'retry requested by provider' });
     await recordAudit(tx, { provider, kind: 'contract_retried', actor: providerActor(provider), subject: { type: 'contract', id: contractId } });
-    if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId]);
+    if (offersWork(status) && c.payment_status === 'succeeded') await notifyWork(tx, [contractId], notice.offlineAfterSeconds);
   });
   return getContract(db, contractId, { provider });
 }
@@ -159,7 +159,9 @@ export async function retryContract(db: Db, contractId: string, provider: string
  * Records a payment outcome (operator). A refund also cancels the contract where the state table
  * has a refund transition; elsewhere (rejected, cancelled) only the payment status changes.
  */
-export async function setPayment(db: Db, contractId: string, status: Exclude<PaymentStatus, 'pending'>, operator: string): Promise<Contract> {
+export async function setPayment(
+  db: Db, contractId: string, status: Exclude<PaymentStatus, 'pending'>, operator: string, notice: WorkNoticePolicy,
+): Promise<Contract> {
   const provider = await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { operator: true });
     if (!canSetPayment(c.payment_status, status)) {
@@ -167,18 +169,18 @@ export async function setPayment(db: Db, contractId: string, status: Exclude<Pay
     }
     await tx.query(`UPDATE contract_sign_requests SET payment_status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
     await recordAudit(tx, { provider: c.provider_pubkey, kind: 'payment_recorded', actor: { kind: 'operator', pubkey: operator }, subject: { type: 'contract', id: contractId }, detail: { payment_status: status, previous: c.payment_status } });
-    if (status === 'refunded') await endContract(tx, c, 'refund', null, 'payment refunded', false);
-    if (status === 'succeeded' && offersWork(c.status)) await notifyWork(tx, [contractId]);
+    if (status === 'refunded') await endContract(tx, c, 'refund', null, 'payment refunded', notice, false);
+    if (status === 'succeeded' && offersWork(c.status)) await notifyWork(tx, [contractId], notice.offlineAfterSeconds);
     return c.provider_pubkey;
   });
   return getContract(db, contractId, { provider });
 }
 
 /** The provider ends a contract (DESIGN.md v3 `…/terminate`): as a cancel, with its reason recorded. */
-export async function terminateContract(db: Db, contractId: string, provider: string, reason: string | null): Promise<Contract> {
+export async function terminateContract(db: Db, contractId: string, provider: string, reason: string | null, notice: WorkNoticePolicy): Promise<Contract> {
   await db.transaction(async (tx) => {
     const c = await lockContract(tx, contractId, { provider });
-    await endContract(tx, c, 'terminate', provider, reason === null ? 'terminate requested by provider' : `terminate requested by provider: ${reason}`);
+    await endContract(tx, c, 'terminate', provider, reason === null ? 'terminate requested by provider' : `terminate requested by provider: ${reason}`, notice);
     await recordAudit(tx, { provider, kind: 'terminate_requested', actor: providerActor(provider), subject: { type: 'contract', id: contractId }, ...(reason !== null && { detail: { reason } }) });
   });
   return getContract(db, contractId, { provider });
@@ -187,10 +189,12 @@ export async function terminateContract(db: Db, contractId: string, provider: st
 export async function listEvents(db: Queryable, contractId: string, provider: string): Promise<ContractEvent[]> {
   const c = await db.query(`SELECT 1 FROM contract_sign_requests WHERE contract_id = $1 AND provider_pubkey = $2`, [contractId, provider]);
   if (c.rowCount === 0) throw notFound(`Contract ${contractId}`);
-  return (
-    await db.query<ContractEvent>(
-      `SELECT event_id, at, event, action, agent_pubkey, lock_token, detail FROM contract_events WHERE contract_id = $1 ORDER BY event_id`,
+  const rows = (
+    await db.query<ContractEvent & { via_fallback: boolean | null }>(
+      `SELECT event_id, at, event, action, agent_pubkey, lock_token, detail, via_fallback FROM contract_events WHERE contract_id = $1 ORDER BY event_id`,
       [contractId],
     )
   ).rows;
+  // via_fallback only where it applies (grants): absent, not null, elsewhere.
+  return rows.map(({ via_fallback, ...e }) => (via_fallback === null ? e : { ...e, via_fallback }));
 }

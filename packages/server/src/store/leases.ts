@@ -15,7 +15,11 @@
 //
 // Teardowns (DESIGN.md "Teardown after provisioning (v3)") are leases on `terminating` contracts
 // with the same columns and fencing; they route by provisioned_pool_id and stick to their owner.
-import { LAST_ERROR_MAX_CHARS, workActionOf, type ContractAction, type WorkAction, type WorkItem } from '@dc/core';
+//
+// Fleet operations (DESIGN.md v3): new provision grants follow the eligibility rule of
+// eligibility.ts (drain, pause, cool-down, capacity, retry elsewhere) and may go to a fallback
+// pool (routing.ts fallbackRoutesCte). Every grant transaction locks the agent's row first (lockAgent).
+import { LAST_ERROR_MAX_CHARS, workActionOf, type ContractAction, type ErrorClass, type WorkAction, type WorkItem } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, fail } from '../errors.js';
 import { MAX_BACKOFF_SECONDS } from '../timing.js';
@@ -23,7 +27,11 @@ import { DEFAULT_STICKY_GRACE_SECONDS } from '../config.js';
 import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom, lockContract, type LockedContract } from './contract-row.js';
 import { allowedFromSql, grantableSql, offersWork, servedFrom, statusAfterSql, teardownGrantableSql, transition, workActionSql } from './contract-state.js';
 import { insertEventsSql, recordEvent } from './events.js';
-import { ROUTED_TO_ME, meCte } from './routing.js';
+import { FALLBACK_OPEN, RESOLVED_POOL_ID, ROUTED_TO_ME, fallbackContractsFrom, fallbackRoutesCte, meCte } from './routing.js';
+import {
+  DEFAULT_FLEET_POLICY, HEALTH_DIRTY_SQL, callerEligibilityCte, countAgentFailures, countAgentFailuresAfterCommit, lockAgent, mustRetryElsewhere,
+  readEligibility, recordAgentSuccess, RETRY_ELSEWHERE, retryElsewhereCte, type FleetPolicy,
+} from './eligibility.js';
 import { notifyWork, notifyWorkSql } from './work-notify.js';
 import { providerActor, recordAudit } from './audit.js';
 
@@ -33,6 +41,8 @@ export interface LeasePolicy {
   maxAttempts: number;
   /** DC_STICKY_GRACE_SECONDS: how long an owner not heard from keeps its teardowns (default DEFAULT_STICKY_GRACE_SECONDS). */
   stickyGraceSeconds?: number;
+  /** Fleet operations (eligibility.ts); DEFAULT_FLEET_POLICY when omitted (benchmarks). */
+  fleet?: FleetPolicy;
 }
 
 export interface Caller {
@@ -42,10 +52,20 @@ export interface Caller {
   poolId: string | null;
 }
 
+/** What a long-poll records about the caller at park time (dispatch.ts wakes the waiter with the most free slots first). */
+export interface WaiterInfo {
+  /** Free provision slots (null: unlimited; 0 while the agent may take no new work). */
+  free?: number | null;
+  lastGrantedAt?: Date | null;
+}
+
+const fleetOf = (policy: LeasePolicy): FleetPolicy => policy.fleet ?? DEFAULT_FLEET_POLICY;
+
 /** A teardown uses the provisioner type recorded when the machine was built, not the offering's current one. */
 const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, ${workActionSql()} AS action,
   CASE WHEN ${workActionSql()} = 'terminate' THEN COALESCE(c.provisioned_type, o.provisioner_type) ELSE o.provisioner_type END AS provisioner_type,
-  o.provisioner_config`;
+  o.provisioner_config,
+  (${workActionSql()} = 'provision' AND COALESCE(lease_pool_d.pool_id <> ${RESOLVED_POOL_ID}, false)) AS via_fallback`;
 
 /** SQL: the host_scope the agent `agentParam` reported in its last heartbeat. */
 const agentScopeSql = (agentParam: string) =>
@@ -75,17 +95,56 @@ class Params {
   }
 }
 
+/** SQL: contract `c`'s current lease is the caller's (`$2`) and still open: renewing it keeps its token. Never NULL. */
+const MINE = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`;
+
 /**
- * Contracts an agent may be granted: paid, in a status the table grants from, not backing off,
- * lease free, expired or its own, routed to its pool. `$1` provider, `$2` agent, `$3` pool id
- * (when pooled). Walks contract_sign_requests_pending_idx oldest first; routing follows routing.ts.
+ * The parts of a provision work query that vary: `$1` provider, `$2` agent, `$3` pool (when
+ * pooled); `offline` and `retryWindow` are parameters (or literals for EXPLAIN).
  */
-function eligibleWhere(pooled: boolean): string {
-  const routed = pooled ? `AND ${ROUTED_TO_ME}` : '';
-  return `c.provider_pubkey = $1 AND ${grantableSql()}
+interface ProvisionSql {
+  pooled: boolean;
+  offline: string;
+  retryWindow: string;
+}
+
+/**
+ * CTEs every provision query starts with: the caller's pool and the pools falling back to it
+ * (pooled), its eligibility (`elig`) and the contracts retry elsewhere keeps from it (`blocked`).
+ */
+function provisionCtes(s: ProvisionSql): string {
+  const blocked = retryElsewhereCte({ agent: '$2', pool: s.pooled ? '$3' : null, provider: '$1', windowSeconds: s.retryWindow, offline: s.offline });
+  return `${s.pooled ? `${meCte('$3')}, ${fallbackRoutesCte('$3', s.offline)},` : ''} ${callerEligibilityCte('$2')}, ${blocked}`;
+}
+
+/**
+ * Provision contracts grantable to anyone now: paid, in a status the table grants from, not
+ * backing off, lease free, expired or the caller's.
+ */
+const PROVISION_BASE = `c.provider_pubkey = $1 AND ${grantableSql()}
     AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= now())
-    AND (c.provisioning_lock_agent IS NULL OR c.provisioning_lock_expires_at <= now() OR c.provisioning_lock_agent = $2)
-    ${routed}`;
+    AND (c.provisioning_lock_agent IS NULL OR c.provisioning_lock_expires_at <= now() OR c.provisioning_lock_agent = $2)`;
+
+/**
+ * SQL: a new provision grant of contract `c` to the caller: it is eligible (`elig`) and retry
+ * elsewhere does not send the contract to another agent of its pool first (`blocked`).
+ */
+const NEW_GRANT = `(NOT ${MINE} AND (SELECT refusal FROM elig) IS NULL AND NOT ${RETRY_ELSEWHERE})`;
+
+/**
+ * SELECT (contract_id, created_at) of the provision contracts routed to the caller that satisfy
+ * `who` (SQL over `c`), each part followed by `tail` (ORDER BY … LIMIT …). Pooled: those routed to
+ * its pool (the offerings routed to it, then their contracts: contract_sign_requests_waiting_idx),
+ * and those routed to a pool falling back to it once the chain rule lets them (its own leases
+ * there whatever the timers: a holder renews); the second part costs nothing when no pool falls
+ * back to the caller's. Legacy (no pool): every contract of the provider.
+ */
+function routedWorkSql(s: ProvisionSql, who: string, tail = ''): string {
+  if (!s.pooled) return `SELECT c.contract_id, c.created_at FROM contract_sign_requests c WHERE ${PROVISION_BASE} AND ${who} ${tail}`;
+  return `(SELECT c.contract_id, c.created_at FROM contract_sign_requests c WHERE ${PROVISION_BASE} AND ${ROUTED_TO_ME} AND ${who} ${tail})
+    UNION ALL
+    (SELECT c.contract_id, c.created_at FROM ${fallbackContractsFrom('$1')}
+     WHERE EXISTS (SELECT 1 FROM fb) AND ${PROVISION_BASE} AND (${MINE} OR ${FALLBACK_OPEN}) AND ${who} ${tail})`;
 }
 
 /**
@@ -103,97 +162,132 @@ function teardownWhere(pooled: boolean, grace: string): string {
     AND (c.teardown_owner IS NOT DISTINCT FROM $2 OR ${others})`;
 }
 
-function workWhere(work: WorkAction, pooled: boolean, grace: string): string {
-  return work === 'terminate' ? teardownWhere(pooled, grace) : eligibleWhere(pooled);
-}
-
-function pendingSql(work: WorkAction, pooled: boolean, limit: string, ttlSeconds: string, grace: string): string {
-  return `WITH ${meCte(pooled ? '$3' : null)}
-     SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
+function pendingTeardownSql(pooled: boolean, limit: string, ttlSeconds: string, grace: string): string {
+  return `SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
      FROM ${CONTRACT_FROM}
      WHERE c.contract_id IN (
-       SELECT c.contract_id FROM contract_sign_requests c WHERE ${workWhere(work, pooled, grace)}
+       SELECT c.contract_id FROM contract_sign_requests c WHERE ${teardownWhere(pooled, grace)}
        ORDER BY c.created_at, c.contract_id LIMIT ${limit})
      ORDER BY c.created_at, c.contract_id`;
 }
 
-/** The pending-provision query with literal limit and TTL (for EXPLAIN in tests and benchmarks). */
-export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number, work: WorkAction = 'provision'): string {
-  return pendingSql(work, pooled, String(Math.trunc(limit)), String(Math.trunc(ttlSeconds)), '600');
+/**
+ * Provision work the caller may take now, oldest first: its own open leases, and new grants while
+ * it is eligible (claim, not this listing, bounds them by its free slots). One row per item plus
+ * the caller's free slots; one row with NULL items when there is none.
+ */
+function pendingProvisionWorkSql(s: ProvisionSql, limit: string, ttlSeconds: string): string {
+  const order = 'ORDER BY c.created_at, c.contract_id';
+  return `WITH ${provisionCtes(s)}
+     SELECT e.free, e.last_granted_at, i.* FROM elig e LEFT JOIN LATERAL (
+       SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
+       FROM ${CONTRACT_FROM}
+       WHERE c.contract_id IN (
+         SELECT x.contract_id FROM (${routedWorkSql(s, `(${MINE} OR ${NEW_GRANT})`, `${order} LIMIT ${limit}`)}) x
+         ORDER BY x.created_at, x.contract_id LIMIT ${limit})
+     ) i ON true
+     ORDER BY i.created_at, i.contract_id`;
 }
 
-/** Work this agent may take now: teardowns first (when asked), then provisions, `limit` in all. */
+/**
+ * The pending-provision query with literal limit, TTL and fleet settings (for EXPLAIN in tests and
+ * benchmarks; parameters $1 provider, $2 agent, $3 pool when pooled).
+ */
+export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: number, work: WorkAction = 'provision', fleet: FleetPolicy = DEFAULT_FLEET_POLICY): string {
+  const [lim, ttl] = [String(Math.trunc(limit)), String(Math.trunc(ttlSeconds))];
+  if (work === 'terminate') return pendingTeardownSql(pooled, lim, ttl, String(DEFAULT_STICKY_GRACE_SECONDS));
+  return pendingProvisionWorkSql({ pooled, offline: String(Math.trunc(fleet.offlineAfterSeconds)), retryWindow: String(Math.trunc(fleet.retryElsewhereSeconds)) }, lim, ttl);
+}
+
+/** Work this agent may take now: teardowns first (when asked), then provisions, `limit` in all. `info`: filled for the long-poll. */
 export async function pendingProvision(
-  db: Queryable, caller: Caller, limit: number, policy: LeasePolicy, actions: readonly WorkAction[] = ['provision'],
+  db: Queryable, caller: Caller, limit: number, policy: LeasePolicy, actions: readonly WorkAction[] = ['provision'], info: WaiterInfo = {},
 ): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
+  const fleet = fleetOf(policy);
   const out: WorkItem[] = [];
   for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
     if (out.length >= limit) break;
     const p = new Params(caller);
     const [pLimit, pTtl] = [p.add(limit - out.length), p.add(policy.ttlSeconds)];
-    const grace = work === 'terminate' ? p.add((policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS)) : '0';
     // Prepared: agents poll this all day; planning the join costs more than running it.
     const name = `dc_pending_${work}_${pooled ? 'pooled' : 'legacy'}`;
-    out.push(...(await db.query<WorkItem>(pendingSql(work, pooled, pLimit, pTtl, grace), p.values, { prepare: name })).rows);
+    if (work === 'terminate') {
+      const grace = p.add(policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS);
+      out.push(...(await db.query<WorkItem>(pendingTeardownSql(pooled, pLimit, pTtl, grace), p.values, { prepare: name })).rows);
+      continue;
+    }
+    const s: ProvisionSql = { pooled, offline: p.add(fleet.offlineAfterSeconds), retryWindow: p.add(fleet.retryElsewhereSeconds) };
+    const r = await db.query<WorkItem & WaiterRow>(pendingProvisionWorkSql(s, pLimit, pTtl), p.values, { prepare: name });
+    readWaiterInfo(r.rows, info);
+    out.push(...stripWaiterColumns(r.rows));
   }
   return out;
+}
+
+/** Columns a provision work query adds for the long-poll (elig), removed from the items. */
+interface WaiterRow {
+  free: number | null;
+  last_granted_at: Date | null;
+}
+
+function readWaiterInfo(rows: readonly WaiterRow[], info: WaiterInfo): void {
+  if (rows[0]) {
+    info.free = rows[0].free;
+    info.lastGrantedAt = rows[0].last_granted_at;
+  }
+}
+
+function stripWaiterColumns<T extends WaiterRow & { contract_id: string | null }>(rows: readonly T[]): WorkItem[] {
+  return rows.filter((row) => row.contract_id !== null).map(({ free: _f, last_granted_at: _l, ...item }) => item as unknown as WorkItem);
 }
 
 /**
  * Grants leases on up to `max` contracts: teardowns first when the agent asks for them
- * (`actions`), then provisions. Each kind is one statement; see claimWork.
+ * (`actions`), then provisions. One transaction: the agent's row is locked first (lockAgent), so
+ * a concurrent drain, health update or revocation waits for these grants, and grants on two
+ * replicas to one agent run one after the other (capacity holds). Expiries of other agents' leases
+ * taken over here count against those agents' health after the commit.
  */
 export async function claim(
-  db: Db, caller: Caller, opts: { max: number; exclude: string[]; actions?: readonly WorkAction[] }, policy: LeasePolicy,
+  db: Db, caller: Caller, opts: { max: number; exclude: string[]; actions?: readonly WorkAction[] }, policy: LeasePolicy, info: WaiterInfo = {},
 ): Promise<WorkItem[]> {
   const actions = opts.actions ?? ['provision'];
-  const out: WorkItem[] = [];
-  for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
-    if (out.length >= opts.max) break;
-    out.push(...(await claimWork(db, caller, work, { max: opts.max - out.length, exclude: opts.exclude }, policy)));
-  }
-  return out;
+  const { items, expiredOf } = await db.transaction(async (tx) => {
+    await lockAgent(tx, caller.agent);
+    const all: ClaimedRow[] = [];
+    for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
+      if (all.length >= opts.max) break;
+      all.push(...(await claimWork(tx, caller, work, { max: opts.max - all.length, exclude: opts.exclude }, policy, info)));
+    }
+    return { items: all.map(({ _takes_expired: _t, _prev_agent: _p, ...item }) => item as unknown as WorkItem), expiredOf: all.filter((r) => r._takes_expired).map((r) => r._prev_agent) };
+  });
+  await countAgentFailuresAfterCommit(db, expiredOf, fleetOf(policy));
+  return items;
 }
 
+type ClaimedRow = WorkItem & { _takes_expired: boolean; _prev_agent: string | null };
+
 /**
- * Grants leases on up to `max` contracts of one kind of work in one statement. Rows other claims
- * are taking are skipped (SKIP LOCKED), so fifty agents asking at once get fifty different
- * contracts instead of queueing on the same rows; the UPDATE re-checks eligibility on the locked
- * row. The caller's own open leases come first and are renewed with their token kept (a restarted
- * agent resumes its work). Granting over another agent's expired, unswept lease counts that
- * expiry as an attempt.
+ * Grants leases on up to `max` contracts of one kind of work in one statement (after lockAgent).
+ * Rows other claims are taking are skipped (SKIP LOCKED), so fifty agents asking at once get fifty
+ * different contracts instead of queueing on the same rows; the UPDATE re-checks grantability on
+ * the locked row. The caller's own open leases come first and are renewed with their token kept
+ * (a restarted agent, even a draining or cooling one, resumes its work); new provision grants only
+ * while the agent is eligible, at most its free slots. Granting over another agent's expired,
+ * unswept lease counts that expiry as an attempt.
  */
-async function claimWork(db: Db, caller: Caller, work: WorkAction, opts: { max: number; exclude: string[] }, policy: LeasePolicy): Promise<WorkItem[]> {
+async function claimWork(
+  tx: Queryable, caller: Caller, work: WorkAction, opts: { max: number; exclude: string[] }, policy: LeasePolicy, info: WaiterInfo,
+): Promise<ClaimedRow[]> {
   const pooled = caller.poolId !== null;
   const p = new Params(caller);
   const [pEx, pMax, pTtl, pAttempts] = [p.add(opts.exclude), p.add(opts.max), p.add(policy.ttlSeconds), p.add(policy.maxAttempts)];
-  const grace = work === 'terminate' ? p.add((policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS)) : '0';
-  const recheck = work === 'terminate' ? teardownGrantableSql() : grantableSql();
-  const mine = `(c.lease_agent IS NOT DISTINCT FROM $2 AND c.lease_outcome IS NULL)`; // never NULL: ORDER BY and CASE rely on it
-  // One statement (one round trip, its own transaction): the agent's delegation is locked FOR
-  // SHARE first, so a revocation waits for this grant and then releases it (see assertAgentActive).
-  const r = await db.query<WorkItem & { agent_active: number }>(
-    `WITH active AS (
-       SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $2 AND revoked_at IS NULL FOR SHARE
-     ),
-     ${meCte(pooled ? '$3' : null)},
-     picked AS (
-       SELECT c.contract_id, ${mine} AS renew,
-         (NOT ${mine} AND c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
-         c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token
-       FROM contract_sign_requests c
-       WHERE EXISTS (SELECT 1 FROM active)
-         AND ${workWhere(work, pooled, grace)}
-         AND NOT (c.contract_id = ANY(${pEx}::text[]))
-         -- an expired lease that would reach the attempt limit is left to the sweeper
-         AND (${mine} OR c.provisioning_lock_agent IS NULL OR (c.attempts + 1 < ${pAttempts} AND ${allowedFromSql('expire')}))
-       ORDER BY ${mine} DESC, c.created_at, c.contract_id
-       LIMIT ${pMax}
-       FOR UPDATE OF c SKIP LOCKED
-     ),
-     granted AS (
-       UPDATE contract_sign_requests c SET
+  const excluded = `c.contract_id = ANY(${pEx}::text[])`;
+  // An expired lease of another agent that would reach the attempt limit is left to the sweeper.
+  const takeable = `(c.provisioning_lock_agent IS NULL OR (c.attempts + 1 < ${pAttempts} AND ${allowedFromSql('expire')}))`;
+  const returning = `RETURNING c.*, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token, picked.via_fallback AS grant_via_fallback`;
+  const update = (recheck: string) => `UPDATE contract_sign_requests c SET
          status = ${statusAfterSql('grant')},
          provisioning_lock_token = CASE WHEN picked.renew THEN c.provisioning_lock_token ELSE c.provisioning_lock_token + 1 END,
          provisioning_lock_agent = $2,
@@ -206,33 +300,85 @@ async function claimWork(db: Db, caller: Caller, work: WorkAction, opts: { max: 
          updated_at = now()
        FROM picked
        WHERE c.contract_id = picked.contract_id AND ${recheck}
-       RETURNING c.*, picked.renew, picked.takes_expired, picked.prev_agent, picked.prev_token
+       ${returning}`;
+  const events = insertEventsSql(
+    `SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired', ${workActionSql('status')}, NULL::boolean FROM granted WHERE takes_expired
+     UNION ALL
+     SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim', ${workActionSql('status')},
+       CASE WHEN renew THEN NULL ELSE grant_via_fallback END FROM granted`,
+    ['via_fallback'],
+  );
+  const items = `SELECT ${ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds, c.takes_expired AS _takes_expired, c.prev_agent AS _prev_agent
+     FROM ${contractFrom('granted')}`;
+
+  if (work === 'terminate') {
+    const grace = p.add(policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS);
+    const r = await tx.query<ClaimedRow>(
+      `WITH picked AS (
+         SELECT c.contract_id, ${MINE} AS renew, (NOT ${MINE} AND c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
+           c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token, NULL::boolean AS via_fallback
+         FROM contract_sign_requests c
+         WHERE ${teardownWhere(pooled, grace)} AND NOT ${excluded} AND (${MINE} OR ${takeable})
+         ORDER BY ${MINE} DESC, c.created_at, c.contract_id
+         LIMIT ${pMax}
+         FOR UPDATE OF c SKIP LOCKED
+       ),
+       granted AS (${update(teardownGrantableSql())}),
+       events AS (${events})
+       ${items} ORDER BY c.created_at, c.contract_id`,
+      p.values,
+      { prepare: `dc_claim_terminate_${pooled ? 'pooled' : 'legacy'}` },
+    );
+    return r.rows;
+  }
+
+  const fleet = fleetOf(policy);
+  const s: ProvisionSql = { pooled, offline: p.add(fleet.offlineAfterSeconds), retryWindow: p.add(fleet.retryElsewhereSeconds) };
+  // Own leases first; then new grants, at most `max` in all and at most the free slots left after
+  // renewing own leases the sweeper had already cleared (those occupy a slot again once renewed).
+  const r = await tx.query<ClaimedRow & WaiterRow>(
+    `WITH ${provisionCtes(s)},
+     -- The locked row is re-checked (PROVISION_BASE: the lease still free or the caller's) when a
+     -- concurrent grant changed it after this statement's snapshot.
+     picked_mine AS (
+       SELECT c.contract_id, true AS renew, false AS takes_expired, c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token,
+         NULL::boolean AS via_fallback, (c.provisioning_lock_agent IS NULL) AS unheld
+       FROM contract_sign_requests c
+       WHERE c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, MINE)}) w)
+         AND ${PROVISION_BASE} AND ${MINE} AND NOT ${excluded}
+       ORDER BY c.created_at, c.contract_id
+       LIMIT ${pMax}
+       FOR UPDATE OF c SKIP LOCKED
      ),
-     events AS (
-       ${insertEventsSql(`SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired', ${workActionSql('status')} FROM granted WHERE takes_expired
-       UNION ALL
-       SELECT contract_id, CASE WHEN renew THEN 'renewed' ELSE 'granted' END, $2, provisioning_lock_token, 'claim', ${workActionSql('status')} FROM granted`)}
-     )
-     SELECT a.n AS agent_active, i.* FROM (SELECT count(*)::int AS n FROM active) a
-     LEFT JOIN LATERAL (
-       SELECT ${ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds FROM ${contractFrom('granted')}
-     ) i ON true
+     picked_new AS (
+       SELECT c.contract_id, false AS renew, (c.provisioning_lock_agent IS NOT NULL) AS takes_expired, c.lease_agent AS prev_agent,
+         c.provisioning_lock_token AS prev_token, ${pooled ? `NOT ${ROUTED_TO_ME}` : 'false'} AS via_fallback, false AS unheld
+       FROM contract_sign_requests c
+       WHERE c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, NEW_GRANT)}) w)
+         AND ${PROVISION_BASE} AND NOT ${MINE} AND NOT ${excluded} AND ${takeable}
+       ORDER BY c.created_at, c.contract_id
+       LIMIT (SELECT LEAST(${pMax} - (SELECT count(*) FROM picked_mine),
+                           CASE WHEN e.max_concurrent IS NULL THEN ${pMax}
+                                ELSE GREATEST(e.max_concurrent - e.held - (SELECT count(*) FROM picked_mine WHERE unheld), 0) END)
+              FROM elig e)
+       FOR UPDATE OF c SKIP LOCKED
+     ),
+     picked AS (SELECT * FROM picked_mine UNION ALL SELECT * FROM picked_new),
+     granted AS (${update(grantableSql())}),
+     touched AS (
+       UPDATE provider_agent_delegations SET last_granted_at = now()
+       WHERE agent_pubkey = $2 AND EXISTS (SELECT 1 FROM granted WHERE NOT renew)
+       RETURNING last_granted_at
+     ),
+     events AS (${events})
+     SELECT e.free, COALESCE((SELECT t.last_granted_at FROM touched t), e.last_granted_at) AS last_granted_at, i.*
+     FROM elig e LEFT JOIN LATERAL (${items}) i ON true
      ORDER BY i.created_at, i.contract_id`,
     p.values,
-    { prepare: `dc_claim_${work}_${pooled ? 'pooled' : 'legacy'}` },
+    { prepare: `dc_claim_provision_${pooled ? 'pooled' : 'legacy'}` },
   );
-  if (r.rows[0]?.agent_active === 0) throw fail('agent_revoked');
-  return r.rows.filter((row) => row.contract_id !== null).map(({ agent_active: _, ...item }) => item as WorkItem);
-}
-
-/**
- * Grants happen only to an agent that is still active at commit time: FOR SHARE on its
- * delegation makes a concurrent revocation wait for this grant (and then release it), and a
- * revocation that committed first is seen here. A long-poll that outlives its agent ends with 401.
- */
-async function assertAgentActive(tx: Queryable, agent: string): Promise<void> {
-  const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR SHARE`, [agent]);
-  if (r.rowCount === 0) throw fail('agent_revoked');
+  readWaiterInfo(r.rows, info);
+  return r.rows.filter((row) => row.contract_id !== null).map(({ free: _f, last_granted_at: _l, ...row }) => row as ClaimedRow);
 }
 
 async function readItem(db: Queryable, id: string, policy: LeasePolicy): Promise<WorkItem> {
@@ -291,17 +437,27 @@ function notTerminable(row: LockedContract): DomainError {
   return fail('invalid_transition', `The contract is ${row.status}; only terminating contracts can be locked for teardown.`);
 }
 
-/** POST …/lock: grant when free or expired, renew when the caller holds it. Provision or teardown, by the contract's status. */
+/**
+ * POST …/lock: grant when free or expired, renew when the caller holds it. Provision or teardown,
+ * by the contract's status. Refusals follow DESIGN.md's order: 401, routing (403/404),
+ * contract_cancelled, lease_lost, sticky_owner, pool_paused, agent_draining, agent_cooling_down,
+ * agent_at_capacity, retry_elsewhere, lock_held, backing_off. The eligibility limits apply to new
+ * provision grants only; renewals pass them.
+ */
 export async function lock(db: Db, caller: Caller, id: string, lockToken: number | undefined, policy: LeasePolicy): Promise<WorkItem> {
-  await db.transaction(async (tx) => {
-    await assertAgentActive(tx, caller.agent);
-    const row = await lockContract(tx, id, { provider: caller.provider }, caller.poolId);
+  const fleet = fleetOf(policy);
+  const expiredOf = await db.transaction(async (tx): Promise<string | null> => {
+    await lockAgent(tx, caller.agent);
+    const row = await lockContract(tx, id, { provider: caller.provider }, { pool: caller.poolId, offlineAfterSeconds: fleet.offlineAfterSeconds });
     const teardown = workActionOf(row.status) === 'terminate';
+    const open = row.lease_agent === caller.agent && row.lease_outcome === null;
     if (teardown) await assertTeardownRoute(tx, row, caller);
     else if (!row.routed) throw fail('not_routed');
+    else if (!open && !row.routed_now) {
+      throw fail('not_routed', "This contract is routed to a pool that falls back to yours only after its fallback timer, or while none of that pool's agents can take work; try again later.");
+    }
     // contract_cancelled never refuses a teardown (DESIGN.md v3): the lease now destroys the machine.
     if (!teardown && (row.status === 'cancelled' || row.payment_status === 'refunded')) throw cancelled();
-    const open = row.lease_agent === caller.agent && row.lease_outcome === null;
     if (lockToken !== undefined && (lockToken !== row.token || !open)) throw leaseLost();
     if (!teardown && row.payment_status !== 'succeeded') throw notProvisionable(row, 'grant');
     const granted = transition(row.status, 'grant', () => (teardown ? notTerminable(row) : notProvisionable(row, 'grant')));
@@ -313,11 +469,12 @@ export async function lock(db: Db, caller: Caller, id: string, lockToken: number
         [id, caller.agent, policy.ttlSeconds, granted],
       );
       await recordEvent(tx, { contractId: id, event: 'renewed', actor: caller.agent, token: row.token, detail: null });
-      return;
+      return null;
     }
     if (teardown && row.teardown_owner !== caller.agent && (await ownerKeepsIt(tx, row, policy))) {
       throw fail('sticky_owner', 'The agent that built this machine tears it down while it is online and takes teardowns.');
     }
+    if (!teardown) await assertEligible(tx, id, caller, fleet);
     if (row.lock_live) throw fail('lock_held');
     if (row.backing_off) throw fail('backing_off');
     const takesExpired = row.lock_agent !== null; // another agent's expired lease, not yet swept
@@ -334,10 +491,33 @@ export async function lock(db: Db, caller: Caller, id: string, lockToken: number
        WHERE contract_id = $1`,
       [id, caller.agent, policy.ttlSeconds, takesExpired ? 1 : 0, status],
     );
+    if (!teardown) await tx.query(`UPDATE provider_agent_delegations SET last_granted_at = now() WHERE agent_pubkey = $1`, [caller.agent]);
     if (takesExpired) await recordEvent(tx, { contractId: id, event: 'expired', actor: row.lease_agent, token: row.token, detail: 'lease expired' });
-    await recordEvent(tx, { contractId: id, event: 'granted', actor: caller.agent, token: row.token + 1, detail: null });
+    await recordEvent(tx, {
+      contractId: id, event: 'granted', actor: caller.agent, token: row.token + 1, detail: null, ...(!teardown && { viaFallback: !row.routed_own }),
+    });
+    return takesExpired ? row.lease_agent : null;
   });
+  await countAgentFailuresAfterCommit(db, [expiredOf], fleet);
   return readItem(db, id, policy);
+}
+
+/** The eligibility limits of a new provision grant, read under the agent's row lock (lockAgent), in refusal order. */
+async function assertEligible(tx: Queryable, id: string, caller: Caller, fleet: FleetPolicy): Promise<void> {
+  const e = await readEligibility(tx, caller.agent);
+  switch (e.refusal) {
+    case null:
+      break;
+    case 'agent_cooling_down':
+      throw fail('agent_cooling_down', `This agent is cooling down after repeated failures until ${e.cooldown_until?.toISOString()}; the provider can end it with reset-health.`);
+    case 'agent_at_capacity':
+      throw fail('agent_at_capacity', `This agent holds ${e.held} provisioning lease(s), as many as its max_concurrent allows; finish or release one first.`);
+    default:
+      throw fail(e.refusal);
+  }
+  if (await mustRetryElsewhere(tx, id, caller, fleet)) {
+    throw fail('retry_elsewhere', `This agent failed this contract within the last ${fleet.retryElsewhereSeconds} s; another agent of its pool gets it first.`);
+  }
 }
 
 type Ending = 'released' | 'provisioned' | 'failed' | 'handed_off' | 'terminated';
@@ -377,7 +557,7 @@ export async function release(db: Db, caller: Caller, id: string, token: number,
       [id, status],
     );
     await recordEvent(tx, { contractId: id, event: 'released', actor: caller.agent, token, detail: null });
-    if (offersWork(status)) await notifyWork(tx, [id]);
+    if (offersWork(status)) await notifyWork(tx, [id], fleetOf(policy).offlineAfterSeconds);
   });
   return readItem(db, id, policy);
 }
@@ -408,14 +588,21 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
      ), ev AS (
        ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL, ${workActionSql('status')} FROM done`)}
      )
-     SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds FROM ${contractFrom('done')}`,
+     SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds,
+       (SELECT ${HEALTH_DIRTY_SQL} FROM provider_agent_delegations d WHERE d.agent_pubkey = $2) AS _health_dirty
+     FROM ${contractFrom('done')}`,
     [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds, caller.poolId],
     { prepare: 'dc_provisioned' },
   );
-  if (fast.rows[0]) return fast.rows[0];
-  await db.transaction(async (tx) => {
+  const done = fast.rows[0] as (WorkItem & { _health_dirty: boolean | null }) | undefined;
+  if (done) {
+    const { _health_dirty: dirty, ...item } = done;
+    if (dirty) await recordAgentSuccess(db, caller.agent);
+    return item as WorkItem;
+  }
+  const confirmed = await db.transaction(async (tx) => {
     const row = await lockContract(tx, id, { provider: caller.provider });
-    if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return false;
     // A late confirmation with the current token wins even after expiry marked the contract
     // provisioning_failed: the machine exists and nobody else was granted the contract.
     const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
@@ -427,7 +614,9 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
       [id, caller.agent, JSON.stringify(details), status, caller.poolId],
     );
     await recordEvent(tx, { contractId: id, event: 'provisioned', actor: caller.agent, token, detail: null });
+    return true;
   });
+  if (confirmed) await recordAgentSuccess(db, caller.agent);
   return readItem(db, id, policy);
 }
 
@@ -436,14 +625,24 @@ export function backoffSeconds(base: number, attempts: number): number {
   return Math.min(MAX_BACKOFF_SECONDS, base * 2 ** Math.max(0, attempts - 1));
 }
 
-export async function failed(db: Db, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy): Promise<WorkItem> {
+/**
+ * An agent reports its attempt failed. `errorClass` `agent` (default) counts against the agent's
+ * health, `contract` (the contract's own input is at fault) does not; both count an attempt and
+ * both make the contract retry elsewhere first. The agent's row is locked before the contract's
+ * (lockAgent: the order every grant takes), so its health is updated in the same transaction.
+ */
+export async function failed(
+  db: Db, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy, errorClass: ErrorClass = 'agent',
+): Promise<WorkItem> {
   await db.transaction(async (tx) => {
+    await lockAgent(tx, caller.agent);
     const row = await lockContract(tx, id, { provider: caller.provider });
     if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
-    await recordFailure(tx, row, caller.agent, token, message, policy, {
-      // The sweeper already counted this lease's expiry as an attempt; don't count it twice.
-      countAttempt: row.lock_agent !== null,
-    });
+    // The sweeper already counted this lease's expiry as an attempt (and against the agent's
+    // health); don't count it twice: once per lease.
+    const countAttempt = row.lock_agent !== null;
+    await recordFailure(tx, row, caller.agent, token, message, policy, { countAttempt, errorClass });
+    if (countAttempt && errorClass === 'agent') await countAgentFailures(tx, [caller.agent], fleetOf(policy));
   });
   return readItem(db, id, policy);
 }
@@ -459,7 +658,7 @@ async function recordFailure(
   token: number,
   message: string,
   policy: LeasePolicy,
-  opts: { countAttempt: boolean; neverExhausts?: boolean },
+  opts: { countAttempt: boolean; neverExhausts?: boolean; errorClass?: ErrorClass },
 ): Promise<void> {
   const attempts = row.attempts + (opts.countAttempt ? 1 : 0);
   const status = transition(row.status, attempts >= policy.maxAttempts && !opts.neverExhausts ? 'exhaust' : 'fail');
@@ -472,11 +671,11 @@ async function recordFailure(
      WHERE contract_id = $1 RETURNING last_error`,
     [row.contract_id, status, attempts, message, backoff, token],
   );
-  await recordEvent(tx, { contractId: row.contract_id, event: 'failed', actor: by, token, detail: r.rows[0]!.last_error });
+  await recordEvent(tx, { contractId: row.contract_id, event: 'failed', actor: by, token, detail: r.rows[0]!.last_error, ...(opts.errorClass && { errorClass: opts.errorClass }) });
   if (status === 'termination_failed' && row.status !== status) {
     await recordEvent(tx, { contractId: row.contract_id, event: 'termination_failed', actor: null, token, detail: `${attempts} attempt(s) failed` });
   }
-  if (offersWork(status) && backoff === 0) await notifyWork(tx, [row.contract_id]);
+  if (offersWork(status) && backoff === 0) await notifyWork(tx, [row.contract_id], fleetOf(policy).offlineAfterSeconds);
 }
 
 export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<WorkItem> {
@@ -529,9 +728,9 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
 
 /** POST …/terminated by an agent: its teardown lease is done, the machine is gone. */
 export async function terminated(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<WorkItem> {
-  await db.transaction(async (tx) => {
+  const confirmed = await db.transaction(async (tx) => {
     const row = await lockContract(tx, id, { provider: caller.provider });
-    if (await fence(tx, row, caller, token, 'terminated') === 'repeat') return;
+    if (await fence(tx, row, caller, token, 'terminated') === 'repeat') return false;
     const status = transition(row.status, 'terminated', () =>
       fail('invalid_transition', `The contract is ${row.status}; only contracts being torn down can be confirmed terminated.`));
     await tx.query(
@@ -540,7 +739,9 @@ export async function terminated(db: Db, caller: Caller, id: string, token: numb
       [id, status, caller.agent],
     );
     await recordEvent(tx, { contractId: id, event: 'terminated', actor: caller.agent, token, detail: null });
+    return true;
   });
+  if (confirmed) await recordAgentSuccess(db, caller.agent);
   return readItem(db, id, policy);
 }
 
@@ -568,7 +769,7 @@ export async function providerTerminated(db: Db, provider: string, id: string, n
 }
 
 /** Releases every lease an agent holds (used when it is revoked) and records `released`. */
-export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, detail: string): Promise<number> {
+export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, detail: string, offlineAfterSeconds: number): Promise<number> {
   const r = await tx.query<{ n: number }>(
     // Rows are locked in contract_id order, the same order as the sweeper, so the two never deadlock.
     `WITH held AS (
@@ -583,7 +784,7 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
        ${insertEventsSql(`SELECT contract_id, 'released', $1, provisioning_lock_token, $2, ${workActionSql('status')} FROM released`)}
      )
      SELECT (SELECT count(*) FROM released)::int AS n,
-       ${notifyWorkSql(`SELECT contract_id FROM released WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,
+       ${notifyWorkSql(`SELECT contract_id FROM released WHERE ${allowedFromSql('grant', 'status')}`, offlineAfterSeconds)} AS notified`,
     [agentPubkey, detail],
   );
   return r.rows[0]!.n;
@@ -593,11 +794,12 @@ export async function releaseLeasesOfAgent(tx: Queryable, agentPubkey: string, d
  * Clears expired leases and counts each as a failed attempt ("lease expired", no back-off):
  * `expire`, or `exhaust` at the attempt limit. One conditional UPDATE: a renewal that commits
  * first moves expires_at forward and the row no longer matches, so a renewal is never overwritten
- * (the spec's select-then-update would).
+ * (the spec's select-then-update would). Each expiry then counts against its agent's health in a
+ * second short transaction (eligibility.ts: never an agent lock while contract rows are locked).
  */
-export async function expireLeases(db: Queryable, maxAttempts: number): Promise<number> {
+export async function expireLeases(db: Db, maxAttempts: number, fleet: FleetPolicy = DEFAULT_FLEET_POLICY): Promise<number> {
   const atLimit = `c.attempts + 1 >= $1`;
-  const r = await db.query<{ n: number }>(
+  const r = await db.query<{ n: number; agents: string[] | null }>(
     // SKIP LOCKED: rows a grant, confirmation or revocation is working on are left for the next
     // run, so the sweeper never waits on (or deadlocks with) request transactions.
     `WITH due AS (
@@ -618,9 +820,11 @@ export async function expireLeases(db: Queryable, maxAttempts: number): Promise<
          SELECT contract_id, 'termination_failed', NULL, provisioning_lock_token, attempts || ' attempt(s) failed', 'terminate'
          FROM expired WHERE status = 'termination_failed' AND prev_status <> 'termination_failed'`)}
      )
-     SELECT (SELECT count(*) FROM expired)::int AS n,
-       ${notifyWorkSql(`SELECT contract_id FROM expired WHERE ${allowedFromSql('grant', 'status')}`)} AS notified`,
+     SELECT (SELECT count(*) FROM expired)::int AS n, (SELECT array_agg(lease_agent) FROM expired) AS agents,
+       ${notifyWorkSql(`SELECT contract_id FROM expired WHERE ${allowedFromSql('grant', 'status')}`, fleet.offlineAfterSeconds)} AS notified`,
     [maxAttempts],
   );
-  return r.rows[0]!.n;
+  const { n, agents } = r.rows[0]!;
+  await countAgentFailuresAfterCommit(db, agents ?? [], fleet);
+  return n;
 }

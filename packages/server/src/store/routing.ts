@@ -4,6 +4,10 @@
 //   2. else the provider's oldest pool (created_at, then pool_id) whose location equals the
 //      offering's datacenter_region and whose provisioner_type equals the offering's;
 //   3. else no pool.
+// Fallback pools (DESIGN.md "Fleet operations (v3)") extend who may take a routed contract:
+// routesCte, which reads the eligibility rule (eligibility.ts).
+import { FALLBACK_CHAIN_MAX_DEPTH } from '../timing.js';
+import { poolHasEligibleAgentSql } from './eligibility.js';
 
 /**
  * "Which pool does this offering go to?" A LATERAL join adding `route.auto_pool_id`; use with
@@ -48,16 +52,57 @@ export function routedToPool(o: string, p: string, pIsDefault: string): string {
 
 /**
  * CTE `me`: the caller's pool with its POOL_IS_DEFAULT computed once per statement (not once per
- * offering), read from the parameter `poolParam`; `me AS (SELECT 1)` for a legacy agent (null).
+ * offering), read from the parameter `poolParam`.
  */
-export function meCte(poolParam: string | null): string {
-  return poolParam
-    ? `me AS MATERIALIZED (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
-              FROM agent_pools p WHERE p.pool_id = ${poolParam})`
-    : `me AS (SELECT 1)`;
+export function meCte(poolParam: string): string {
+  return `me AS MATERIALIZED (SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default
+            FROM agent_pools p WHERE p.pool_id = ${poolParam})`;
 }
 
 /** "Contract c is routed to the caller's pool `me`" (meCte): one primary-key probe of its offering. */
 export const ROUTED_TO_ME = `EXISTS (SELECT 1 FROM provider_offerings o2, me p
   WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
     AND ${routedToPool('o2', 'p', 'p.is_default')})`;
+
+/**
+ * CTE `fb`: the pools whose fallback chain leads to the caller's pool `poolParam` (DESIGN.md
+ * "Fallback pools"), found by walking the chain backwards from it, each with POOL_IS_DEFAULT,
+ * `delay_s` (the fallback timers of the pools from it up to the caller's, summed; NULL when one of
+ * them is null = "only when unavailable") and `open_now` (none of those pools has an eligible agent
+ * now). The caller's pool takes a contract routed to an `fb` pool when open_now, or now() >=
+ * provisionable_at + delay_s (FALLBACK_OPEN). Empty unless some pool falls back to the caller's
+ * (index agent_pools_fallback_idx), which is the common case: queries skip their fallback part then.
+ */
+export function fallbackRoutesCte(poolParam: string, offline: string): string {
+  return `fb AS MATERIALIZED (
+    WITH RECURSIVE chain (pool_id, delay_s, open_now, depth) AS (
+      SELECT r.pool_id, r.fallback_after_seconds, NOT ${poolHasEligibleAgentSql('r', offline)}, 1
+      FROM agent_pools r WHERE r.fallback_pool_id = ${poolParam}
+      UNION ALL
+      SELECT r.pool_id, ch.delay_s + r.fallback_after_seconds, ch.open_now AND NOT ${poolHasEligibleAgentSql('r', offline)}, ch.depth + 1
+      FROM chain ch JOIN agent_pools r ON r.fallback_pool_id = ch.pool_id
+      WHERE ch.depth < ${FALLBACK_CHAIN_MAX_DEPTH})
+    SELECT p.pool_id, p.provider_pubkey, p.location, p.provisioner_type, ${POOL_IS_DEFAULT} AS is_default, ch.delay_s, ch.open_now
+    FROM chain ch JOIN agent_pools p ON p.pool_id = ch.pool_id)`;
+}
+
+/** SQL: contract `c`, routed to the `fb` pool `p`, may go to the caller's pool now (the chain rule). */
+export const FALLBACK_OPEN = `(p.open_now OR now() >= COALESCE(c.provisionable_at, c.created_at) + make_interval(secs => p.delay_s))`;
+
+/** "Contract c is routed to a pool of `fb`" (fallbackRoutesCte), and (`open`) may go to the caller's pool now. */
+export function routedViaFallbackSql(open: boolean): string {
+  return `EXISTS (SELECT 1 FROM provider_offerings o2, fb p
+  WHERE o2.provider_pubkey = c.provider_pubkey AND o2.offering_id = c.offering_id
+    AND ${routedToPool('o2', 'p', 'p.is_default')}${open ? ` AND ${FALLBACK_OPEN}` : ''})`;
+}
+
+/**
+ * FROM clause of the contracts `c` of provider `provider` routed to a pool `p` of `fb`: from the
+ * (few) fallback pools to their offerings to those offerings' contracts, never a walk over every
+ * contract of the provider. An offering routes to one pool, so each contract appears once.
+ */
+export function fallbackContractsFrom(provider: string): string {
+  return `fb p
+    JOIN provider_offerings o2 ON o2.provider_pubkey = ${provider} AND ${routedToPool('o2', 'p', 'p.is_default')}
+    JOIN contract_sign_requests c ON c.provider_pubkey = o2.provider_pubkey AND c.offering_id = o2.offering_id`;
+}

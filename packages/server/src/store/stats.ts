@@ -5,7 +5,8 @@
 // - provisioned / failed_attempts / expired_leases / terminated count the events of that kind; an
 //   expired lease later confirmed with the same token counts only as provisioned;
 // - success_rate = provisioned ÷ (provisioned + failed attempts + unconfirmed expiries), null
-//   without attempts (every failure counts as agent-class until failures carry a class);
+//   without attempts; a failure the agent classed `contract` (the contract's own input was at
+//   fault, v3 fleet operations) is not counted: neither the agent nor the pool failed;
 // - time to provision runs from provisionable_at to the `provisioned` event (nearest rank), as the
 //   event recorded it (provision_ms, migration 004);
 // - waiting: contracts routed to the pool that are accepted and paid now, oldest by provisionable_at.
@@ -21,21 +22,32 @@ export function windowStartSql(bucketSeconds: number): string {
 
 /**
  * Outcome events `e` that count: failures and expiries of provision leases (a teardown's count
- * elsewhere), and not an expiry whose lease was confirmed after all.
+ * elsewhere), not a failure classed `contract`, and not an expiry whose lease was confirmed after all.
  */
 export const COUNTED_OUTCOME = `(e.event IN ('provisioned', 'terminated') OR e.action = 'provision')
+  AND e.error_class IS DISTINCT FROM 'contract'
   AND (e.event <> 'expired' OR (SELECT count(*) FROM contract_events c2
     WHERE c2.contract_id = e.contract_id AND c2.lock_token = e.lock_token AND c2.event = 'provisioned') = 0)`;
 // A scalar subquery, not NOT EXISTS: the planner may turn an EXISTS under OR into a hash of every
 // provisioned event (a scan of the whole index per pool); this stays a probe per expiry.
 
-/** success_rate over the window for the pool id expression `poolId` (index contract_events_pool_outcome_idx). */
-export function successRateSql(poolId: string, window: StatsWindow): string {
+/** success_rate over the window of the outcome events `e` matching `who` (SQL over `e`). */
+function successRateOf(who: string, window: StatsWindow): string {
   const from = windowStartSql(STATS_WINDOW_SECONDS[window] / STATS_BUCKETS);
   return `(SELECT CASE WHEN count(*) = 0 THEN NULL
                   ELSE (count(*) FILTER (WHERE e.event = 'provisioned'))::float8 / count(*) END
      FROM contract_events e
-     WHERE e.pool_id = ${poolId} AND e.at >= ${from} AND e.event IN ('provisioned', 'failed', 'expired') AND ${COUNTED_OUTCOME})`;
+     WHERE ${who} AND e.at >= ${from} AND e.event IN ('provisioned', 'failed', 'expired') AND ${COUNTED_OUTCOME})`;
+}
+
+/** success_rate over the window for the pool id expression `poolId` (index contract_events_pool_outcome_idx). */
+export function successRateSql(poolId: string, window: StatsWindow): string {
+  return successRateOf(`e.pool_id = ${poolId}`, window);
+}
+
+/** The same for one agent's own outcomes (the agent object; index contract_events_agent_outcome_idx). */
+export function agentSuccessRateSql(agent: string, window: StatsWindow): string {
+  return successRateOf(`e.agent_pubkey = ${agent}`, window);
 }
 
 /**
