@@ -170,6 +170,8 @@ EOF
     [ -n "$server_key" ] && args+=(--server-key "$server_key")
     [ -n "$label" ] && args+=(--label "$label")
     [ "$force" = 1 ] && args+=(--force)
+    # --skip-user: the files stay root's, whatever users exist.
+    [ "$manage_user" -eq 1 ] || args+=(--service-user "")
     if [ -n "$token_file" ]; then
       args+=(--token-file "$token_file")
       env -u DC_SETUP_TOKEN "$bin" "${args[@]}" || die "dc-agent setup failed (see above)"

@@ -139,7 +139,12 @@ export interface RenderInput {
   privateKeyPath: string;
   provisionerType: string;
   delegation: { issuedAt: string; permissions: string[]; signature: string };
+  /** setup --force: what the provider set in the previous config (previous-config.ts). */
+  kept?: { agent: Record<string, unknown>; provisionerTypes: string[]; provisionerText: string } | null;
 }
+
+/** What setup writes into [agent] besides the identity, unless the previous config said otherwise. */
+export const AGENT_DEFAULTS: Record<string, unknown> = { poll_interval_seconds: 30, lock_timeout_seconds: 300, max_concurrent: 2 };
 
 /** The config file setup writes: the spec's shape, the delegation, and placeholders to fill in. */
 export function renderConfig(i: RenderInput): string {
@@ -156,9 +161,7 @@ export function renderConfig(i: RenderInput): string {
     `agent_pubkey = ${s(i.agentPubkey)}`,
     ...(i.label ? [`label = ${s(i.label)}`] : []),
     `server_key = ${s(i.serverKey)}`,
-    `poll_interval_seconds = 30`,
-    `lock_timeout_seconds = 300`,
-    `max_concurrent = 2`,
+    ...Object.entries({ ...AGENT_DEFAULTS, ...(i.kept?.agent ?? {}) }).map(([k, v]) => `${k} = ${tomlValue(v)}`),
     ``,
     `[keys]`,
     `# The agent's Ed25519 private key. It never leaves this host.`,
@@ -173,7 +176,14 @@ export function renderConfig(i: RenderInput): string {
     `[provisioner]`,
     `type = ${s(i.provisionerType)}`,
     ``,
-    ...configTemplate(i.provisionerType),
+    // A kept section of this type replaces the template; kept sections of other types stay too.
+    ...(i.kept?.provisionerTypes.includes(i.provisionerType) ? [] : [...configTemplate(i.provisionerType), ``]),
+    ...(i.kept?.provisionerText ? [`# Kept from the previous configuration by "dc-agent setup --force".`, i.kept.provisionerText] : []),
   ];
-  return lines.join('\n') + '\n';
+  return lines.join('\n').trimEnd() + '\n';
+}
+
+/** A TOML value as parsed back into text (the [agent] tunables: numbers and strings). */
+function tomlValue(v: unknown): string {
+  return typeof v === 'string' ? tomlString(v) : typeof v === 'bigint' ? v.toString() : String(v);
 }

@@ -1,4 +1,5 @@
 // `dc-agent doctor`: is this host ready to run? config, key, delegation, API, provisioner.
+import { dirname, join, resolve } from 'node:path';
 import { ApiClient } from './api/client.js';
 import { Transport } from './api/transport.js';
 import { AgentsApi } from './api/agents.js';
@@ -7,16 +8,19 @@ import { checkIdentity } from './delegation.js';
 import { errorMessage, ApiError } from './errors.js';
 import { readKeyFile } from './keys.js';
 import { createLogger } from './log.js';
+import { SERVICE_USER, checkFiles, expectedOwner, type Owner } from './ownership.js';
 import { createProvisioner } from './provisioners/index.js';
 import type { Identity } from '@dc/core/node';
 
-export type CheckName = 'config' | 'key' | 'delegation' | 'api' | 'provisioner';
+export type CheckName = 'config' | 'key' | 'files' | 'delegation' | 'api' | 'provisioner';
 export interface Check {
   name: CheckName;
   ok: boolean;
   /** null: not run, because something it needs failed or --offline. */
   skipped?: boolean;
   message: string;
+  /** A shell command that fixes what failed, when there is one. */
+  fix?: string;
 }
 export interface DoctorReport {
   ok: boolean;
@@ -26,7 +30,15 @@ export interface DoctorReport {
 
 const TIMEOUT_MS = 15_000;
 
-export async function runDoctor(configPath: string, opts: { offline?: boolean } = {}): Promise<DoctorReport> {
+export interface DoctorOptions {
+  offline?: boolean;
+  /** Run as root: the user the agent runs as (the installer's service user). */
+  serviceUser?: string;
+  /** Who must own the key and config; tests pass their own (default: expectedOwner()). */
+  owner?: Owner | null;
+}
+
+export async function runDoctor(configPath: string, opts: DoctorOptions = {}): Promise<DoctorReport> {
   const checks: Check[] = [];
   const add = (name: CheckName, ok: boolean, message: string, skipped = false) => checks.push({ name, ok, message, ...(skipped ? { skipped } : {}) });
   const skip = (name: CheckName, why: string) => add(name, false, `skipped: ${why}`, true);
@@ -45,8 +57,12 @@ export async function runDoctor(configPath: string, opts: { offline?: boolean } 
       agentOnly = null;
     }
   }
+  const owner = opts.owner !== undefined ? opts.owner : expectedOwner(opts.serviceUser ?? SERVICE_USER);
   if (!agentOnly) {
-    for (const n of ['key', 'delegation', 'api', 'provisioner'] as const) skip(n, 'the configuration cannot be read');
+    skip('key', 'the configuration cannot be read');
+    // A config this user may not read is often an ownership problem: say how to fix it.
+    checks.push(filesCheck([resolve(configPath), join(dirname(resolve(configPath)), 'agent.key')], owner));
+    for (const n of ['delegation', 'api', 'provisioner'] as const) skip(n, 'the configuration cannot be read');
     return { ok: false, config_path: configPath, checks };
   }
 
@@ -58,11 +74,14 @@ export async function runDoctor(configPath: string, opts: { offline?: boolean } 
       add('key', false, `${agentOnly.keys.privateKeyPath} holds key ${identity.publicKey}, but agent.agent_pubkey is ${agentOnly.agent.agentPubkey}`);
       identity = null;
     } else {
-      add('key', true, `${agentOnly.keys.privateKeyPath}: agent key ${identity.publicKey}${k.tooOpen ? ' (warning: readable by group or others; chmod 600 it)' : ''}`);
+      // Its owner and mode are the `files` check's.
+      add('key', true, `${agentOnly.keys.privateKeyPath}: agent key ${identity.publicKey}`);
     }
   } catch (err) {
     add('key', false, errorMessage(err));
   }
+
+  checks.push(filesCheck([agentOnly.keys.privateKeyPath, agentOnly.path], owner));
 
   if (!identity) skip('delegation', 'no usable key');
   else if (!agentOnly.delegation || !agentOnly.agent.serverKey) add('delegation', false, 'the config has no [delegation] or agent.server_key (written by setup); re-run setup');
@@ -91,7 +110,17 @@ export async function runDoctor(configPath: string, opts: { offline?: boolean } 
       }
     }
   }
-  return { ok: checks.every((c) => c.ok), config_path: configPath, checks };
+  // A check skipped for --offline does not fail the report; one skipped because another failed
+  // is covered by that failure.
+  return { ok: checks.every((c) => c.ok || c.skipped), config_path: configPath, checks };
+}
+
+/** The key and config belong to the user the agent runs as, and to nobody else. */
+function filesCheck(files: string[], owner: Owner | null): Check {
+  const r = checkFiles(files, owner);
+  if (!r.ok) return { name: 'files', ok: false, message: r.problems.join('; '), fix: r.fix };
+  const who = owner ? `owned by ${owner.user}` : 'owned by root (there is no service user on this host)';
+  return { name: 'files', ok: true, message: `key and config are ${who} and closed to group and others` };
 }
 
 async function checkApi(cfg: AgentConfig, identity: Identity, add: (n: CheckName, ok: boolean, m: string) => void): Promise<void> {
@@ -123,7 +152,10 @@ async function checkApi(cfg: AgentConfig, identity: Identity, add: (n: CheckName
 }
 
 export function formatDoctor(r: DoctorReport): string {
-  const lines = r.checks.map((c) => `${c.ok ? 'ok  ' : c.skipped ? 'skip' : 'FAIL'}  ${c.name.padEnd(11)} ${c.message}`);
+  const lines = r.checks.flatMap((c) => [
+    `${c.ok ? 'ok  ' : c.skipped ? 'skip' : 'FAIL'}  ${c.name.padEnd(11)} ${c.message}`,
+    ...(c.fix ? [`      ${' '.repeat(11)} run: ${c.fix}`] : []),
+  ]);
   lines.push(r.ok ? 'All checks passed.' : 'Some checks failed; fix them and run dc-agent doctor again.');
   return lines.join('\n') + '\n';
 }

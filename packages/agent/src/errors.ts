@@ -52,6 +52,7 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT_FAILURE,
+    override readonly cause?: unknown,
   ) {
     super(message);
   }

@@ -1,7 +1,7 @@
 // The agent's Ed25519 key file: PKCS#8 PEM (readable by openssl), mode 0600, created with
 // O_EXCL so an existing key is never silently replaced. A bare 64-hex seed is accepted too.
 import { createPrivateKey } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { identityFromSeed, seedHex, type Identity } from '@dc/core/node';
 import { ConfigError } from './errors.js';
@@ -24,40 +24,44 @@ export function decodeKey(text: string, path: string): Identity {
 
 export interface LoadedKey {
   identity: Identity;
-  /** Group or other may read the file: a warning for doctor. */
-  tooOpen: boolean;
 }
 
 export function readKeyFile(path: string): LoadedKey {
   let text: string;
-  let mode: number;
   try {
-    mode = statSync(path).mode;
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : (err as Error).message;
     throw new ConfigError(`keys.private_key_path: ${path} ${why}.`, 'keys.private_key_path');
   }
-  return { identity: decodeKey(text, path), tooOpen: (mode & 0o077) !== 0 };
+  return { identity: decodeKey(text, path) };
 }
 
 /**
  * Writes the key with mode 0600. Without `replace` the file must not exist (O_EXCL); with it, a
  * temporary file is renamed over the old one, so a crash leaves either key, never half of one.
  */
-export function writeKeyFile(path: string, identity: Identity, opts: { replace?: boolean } = {}): void {
+export function writeKeyFile(path: string, identity: Identity, opts: WriteOptions = {}): void {
   writePrivateFile(path, encodeKey(identity), opts);
 }
 
+export interface WriteOptions {
+  /** Rename a temporary file over an existing one instead of failing when it exists. */
+  replace?: boolean;
+  /** Give the file to this user before it appears under its name (setup as root: the service user). */
+  owner?: { uid: number; gid: number } | null;
+}
+
 /** Writes `text` to a file only its owner can read (0600), creating the directory (0700). */
-export function writePrivateFile(path: string, text: string, opts: { replace?: boolean } = {}): void {
+export function writePrivateFile(path: string, text: string, opts: WriteOptions = {}): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const target = opts.replace ? `${path}.tmp-${process.pid}` : path;
   if (opts.replace) removeQuietly(target);
   const fd = openSync(target, 'wx', 0o600);
   try {
     writeSync(fd, text);
+    if (opts.owner) fchownSync(fd, opts.owner.uid, opts.owner.gid);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -1,17 +1,19 @@
 // `dc-agent setup`: registers this host as an agent of a pool with a one-time token.
 // The key pair is generated here and the private key never leaves the host; the API's answer
 // (the delegation) is verified against the pinned server key before anything is written.
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { HEX_KEY_RE, looksLikeSetupToken, type AgentSetupResult } from '@dc/core';
 import { generateIdentity } from '@dc/core/node';
 import { AgentsApi } from './api/agents.js';
 import { Transport } from './api/transport.js';
-import { renderConfig } from './config.js';
+import { AGENT_DEFAULTS, parseConfig, renderConfig } from './config.js';
 import { checkSetupAnswer } from './delegation.js';
-import { ApiError, CliError, EXIT_ALREADY_CONFIGURED, EXIT_USAGE, NetworkError } from './errors.js';
+import { ApiError, CliError, ConfigError, EXIT_ALREADY_CONFIGURED, EXIT_USAGE, NetworkError } from './errors.js';
 import { removeQuietly, writeKeyFile, writePrivateFile } from './keys.js';
+import { SERVICE_USER, findUser, isRoot, type Owner } from './ownership.js';
+import { backupPath, readPreviousConfig, type PreviousConfig } from './previous-config.js';
 import { nextSteps } from './provisioners/index.js';
 
 export interface SetupInput {
@@ -24,6 +26,8 @@ export interface SetupInput {
   label?: string;
   force?: boolean;
   nonInteractive?: boolean;
+  /** As root, the key and config go to this user (the installer's service user). */
+  serviceUser?: string;
 }
 
 export interface SetupOutcome {
@@ -33,6 +37,14 @@ export interface SetupOutcome {
   keyPath: string;
   serverKey: string;
   serverKeyPinned: boolean;
+  /** Who owns the key and config now (null: left to whoever ran setup). */
+  owner: Owner | null;
+  /** Why they were not given to the service user, when setup ran as root. */
+  ownerNote: string | null;
+  /** --force: the provisioner sections kept from the previous config, or where it was backed up. */
+  previous: { keptTypes: string[]; keptAgent: string[] } | { backup: string; why: string } | null;
+  /** Why the config is not ready to run yet (placeholders left), or null. */
+  incomplete: string | null;
 }
 
 export function isLoopbackUrl(u: URL): boolean {
@@ -74,9 +86,25 @@ async function resolveToken(input: SetupInput): Promise<string> {
   return token;
 }
 
+/**
+ * As root: the service user the key and config are handed to, with a note when there is none (then
+ * the agent is meant to run as root). Not root: nobody else may own them; null.
+ */
+export function serviceOwner(name = SERVICE_USER, root = isRoot()): { owner: Owner | null; note: string | null } {
+  // Not root: the files stay the caller's. An empty name: the installer's --skip-user.
+  if (!root || name === '') return { owner: null, note: null };
+  const owner = findUser(name);
+  return owner ? { owner, note: null } : { owner: null, note: `there is no user ${name} on this host (the installer creates it), so root keeps them` };
+}
+
 export async function runSetup(input: SetupInput): Promise<SetupOutcome> {
   const configPath = resolve(input.config);
-  const keyPath = resolve(input.keyFile ?? join(dirname(configPath), 'agent.key'));
+  // --force keeps what the provider filled in (or backs up a file it cannot read).
+  const previous: PreviousConfig | null = input.force && existsSync(configPath) ? readPreviousConfig(configPath) : null;
+  const kept = previous?.kind === 'kept' ? previous.kept : null;
+  const keyPath = resolve(input.keyFile ?? kept?.keyPath ?? join(dirname(configPath), 'agent.key'));
+  const dirExisted = existsSync(dirname(configPath));
+  const { owner, note: ownerNote } = serviceOwner(input.serviceUser);
   if (existsSync(configPath) && !input.force) {
     throw new CliError(`${configPath} already exists: this host is set up. Re-run with --force to register it again with a new key (then revoke the old agent in the dashboard).`, EXIT_ALREADY_CONFIGURED);
   }
@@ -104,7 +132,7 @@ export async function runSetup(input: SetupInput): Promise<SetupOutcome> {
     // registered agent whose key is lost. It moves into place only after a verified answer.
     const pendingKey = `${keyPath}.new`;
     removeQuietly(pendingKey);
-    writeKeyFile(pendingKey, identity);
+    writeKeyFile(pendingKey, identity, { owner });
     let result: AgentSetupResult;
     try {
       result = await api.setup({ token, agent_pubkey: identity.publicKey, ...(input.label ? { label: input.label } : {}) });
@@ -126,13 +154,43 @@ export async function runSetup(input: SetupInput): Promise<SetupOutcome> {
       privateKeyPath: keyPath,
       provisionerType: result.provisioner_type,
       delegation: { issuedAt: result.delegation.issued_at, permissions: result.delegation.permissions, signature: result.delegation_signature },
+      kept,
     });
-    writePrivateFile(configPath, text, { replace: true });
-    return { agentPubkey: identity.publicKey, result, configPath, keyPath, serverKey, serverKeyPinned: pinned !== null };
+    let backedUp: { backup: string; why: string } | null = null;
+    if (previous?.kind === 'unreadable') {
+      backedUp = { backup: backupPath(configPath), why: previous.why };
+      writePrivateFile(backedUp.backup, previous.text, { owner });
+    }
+    writePrivateFile(configPath, text, { replace: true, owner });
+    // A directory setup made (0700, root's) must let the service user in, to read and keep state.json.
+    if (owner && !dirExisted) chownSync(dirname(configPath), owner.uid, owner.gid);
+    return {
+      agentPubkey: identity.publicKey,
+      result,
+      configPath,
+      keyPath,
+      serverKey,
+      serverKeyPinned: pinned !== null,
+      owner,
+      ownerNote,
+      // Tunables still at setup's defaults are kept too, but not worth a mention.
+      previous: backedUp ?? (kept ? { keptTypes: kept.provisionerTypes, keptAgent: Object.keys(kept.agent).filter((k) => kept.agent[k] !== AGENT_DEFAULTS[k]) } : null),
+      incomplete: incompleteReason(text, configPath),
+    };
   } catch (err) {
     throw explainSetupError(err, apiUrl);
   } finally {
     transport.close();
+  }
+}
+
+/** Why the written config cannot run yet (a placeholder left, say), or null when it can. */
+function incompleteReason(text: string, path: string): string | null {
+  try {
+    parseConfig(text, path);
+    return null;
+  } catch (err) {
+    return err instanceof ConfigError ? err.message : (err as Error).message;
   }
 }
 
@@ -165,13 +223,30 @@ export function setupReport(o: SetupOutcome): string {
     `  delegation:  verified against server key ${o.serverKey} (${o.serverKeyPinned ? 'pinned by --server-key' : 'as published by the API'})`,
     `  private key: ${o.keyPath} (mode 0600; it never leaves this host)`,
     `  config:      ${o.configPath} (mode 0600)`,
+    ...(o.owner ? [`  owner:       ${o.owner.user} (key and config; the service runs as this user)`] : o.ownerNote ? [`  owner:       root: ${o.ownerNote}`] : []),
+    ...previousLines(o),
     ``,
-    `Next: fill in the [provisioner.${r.provisioner_type}] section of ${o.configPath}:`,
-    ...nextSteps(r.provisioner_type).map((l) => `  ${l}`),
+    ...nextLines(o),
     ``,
     `Then check everything and start the agent:`,
     `  dc-agent doctor --config ${o.configPath}`,
     `  systemctl enable --now dc-agent      (or run it yourself: dc-agent run --config ${o.configPath})`,
   ];
   return lines.join('\n') + '\n';
+}
+
+function nextLines(o: SetupOutcome): string[] {
+  const type = o.result.provisioner_type;
+  const keptOwn = o.previous !== null && 'keptTypes' in o.previous && o.previous.keptTypes.includes(type);
+  const steps = nextSteps(type).map((l) => `  ${l}`);
+  if (o.incomplete === null) return keptOwn ? [`The configuration is complete.`] : [`The configuration is complete. Optional, in [provisioner.${type}]:`, ...steps];
+  return [`Next: fill in the [provisioner.${type}] section of ${o.configPath}:`, ...steps, ...(keptOwn ? [`  (now: ${o.incomplete})`] : [])];
+}
+
+function previousLines(o: SetupOutcome): string[] {
+  const p = o.previous;
+  if (!p) return [];
+  if ('backup' in p) return [`  previous:    ${o.configPath} could not be read (${p.why}); saved as ${p.backup}`];
+  const kept = [...p.keptTypes.map((t) => `[provisioner.${t}]`), ...(p.keptAgent.length > 0 ? [`[agent] ${p.keptAgent.join(', ')}`] : [])];
+  return kept.length > 0 ? [`  kept:        ${kept.join('; ')} from the previous configuration`] : [];
 }

@@ -5,50 +5,16 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateIdentity } from '@dc/core/node';
-import { encodeKey, writeKeyFile } from '../src/keys.js';
+import { encodeKey } from '../src/keys.js';
 import { runSetup } from '../src/setup.js';
 import { FakeApi } from './fake-api.js';
-import { SCRIPT_USER, cleanup, runAgentCli, scriptFixture, sharedDir, sleep, tempDir, waitFor } from './helpers.js';
+import { cleanup, runAgentCli, sharedDir, sleep, tempDir, waitFor, writeAgentConfig } from './helpers.js';
 
 let dir: string;
 before(() => {
   dir = tempDir();
 });
 after(() => cleanup(dir));
-
-function writeAgentConfig(api: FakeApi, home: string, records: string, scriptExtra = ''): { config: string; pubkey: string } {
-  mkdirSync(home, { recursive: true, mode: 0o755 });
-  const id = generateIdentity();
-  const keyPath = join(home, 'agent.key');
-  writeKeyFile(keyPath, id);
-  const config = join(home, 'config.toml');
-  writeFileSync(
-    config,
-    `[agent]
-api_url = "${api.url}"
-provider_pubkey = "${api.provider}"
-pool_id = "${api.poolId}"
-poll_interval_seconds = 0.5
-claim_wait_seconds = 25
-max_backoff_seconds = 0.5
-max_concurrent = 2
-
-[keys]
-private_key_path = "${keyPath}"
-
-[provisioner]
-type = "script"
-
-[provisioner.script]
-command = "${scriptFixture(home)}"
-user = "${SCRIPT_USER}"
-env = { RECORD_DIR = "${records}", SCRIPT_MODE = "ok" }
-${scriptExtra}`,
-    { mode: 0o600 },
-  );
-  return { config, pubkey: id.publicKey };
-}
 
 test('without claim (404) it falls back to pending-provision + lock, skips contracts locked by others (409), and polls at poll_interval when long-poll is not honoured', async () => {
   const api = new FakeApi();

@@ -144,7 +144,7 @@ test('one-liner install into a prefix, dc-agent run provisions a paid contract, 
   const doctor = await agentCli(['doctor', '--config', config, '--json'], { env });
   assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
   const report = JSON.parse(doctor.stdout);
-  assert.deepEqual(report.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok]), [['config', true], ['key', true], ['delegation', true], ['api', true], ['provisioner', true]]);
+  assert.deepEqual(report.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok]), [['config', true], ['key', true], ['files', true], ['delegation', true], ['api', true], ['provisioner', true]]);
 
   const agent = runAgentCli(['run', '--config', config], { env, bin });
   try {

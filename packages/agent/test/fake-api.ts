@@ -3,7 +3,7 @@
 // signature with the same DC1 message the real API uses.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { delegationMessage, type AgentSetupResult, type HeartbeatResult, type WorkItem } from '@dc/core';
+import { STATE_REASON_MAX, delegationMessage, type AgentSetupResult, type AgentState, type HeartbeatResult, type PoolAgent, type StateSetter, type WorkItem } from '@dc/core';
 import { generateIdentity, publicKeyFromHex, requestMessage, signMessage, verifyMessage, type Identity } from '@dc/core/node';
 
 export interface FakeContract {
@@ -35,6 +35,14 @@ export class FakeApi {
   claimSupported = false;
   /** Answer this many pending-provision calls with 503 first. */
   failPending = 0;
+  /** Fleet state (v3) of every agent, as GET/PUT …/agents/{pk} and the heartbeat answer show it. */
+  readonly agents = new Map<string, { state: AgentState; reason: string | null; setBy: StateSetter | null; consecutiveFailures: number; cooldownUntil: string | null }>();
+  /** Agents whose signed calls answer 401 agent_revoked. */
+  readonly revoked = new Set<string>();
+  /** Bodies of `failed` reports, by contract. */
+  readonly failures = new Map<string, { error_message: string; error_class?: string }[]>();
+  /** Contracts reported failed: not offered again (the real API backs off). */
+  private readonly backingOff = new Set<string>();
   url = '';
   private server!: http.Server;
 
@@ -47,6 +55,45 @@ export class FakeApi {
     if (takenBy) this.raced.add(id);
   }
   private readonly raced = new Set<string>();
+
+  /** The fleet record of `agent` (created active on first use). */
+  fleet(agent: string) {
+    let a = this.agents.get(agent);
+    if (!a) this.agents.set(agent, (a = { state: 'active', reason: null, setBy: null, consecutiveFailures: 0, cooldownUntil: null }));
+    return a;
+  }
+
+  liveLeases(agent: string): number {
+    return [...this.contracts.values()].filter((c) => c.lock_agent === agent && c.status === 'accepted').length;
+  }
+
+  /** What GET …/agents/{pk} answers: core's PoolAgent. */
+  agentRecord(agent: string): PoolAgent {
+    const f = this.fleet(agent);
+    const live = this.liveLeases(agent);
+    return {
+      agent_pubkey: agent,
+      label: 'fake-agent',
+      status: 'online',
+      version: '0.1.0',
+      active_contracts: 0,
+      last_seen_at: new Date().toISOString(),
+      created_at: new Date().toISOString(),
+      revoked_at: null,
+      max_concurrent: 2,
+      reported_active_contracts: live,
+      pool_id: this.poolId,
+      state: f.state,
+      state_reason: f.reason,
+      state_set_by: f.setBy,
+      drained: f.state === 'draining' && live === 0,
+      live_leases: live,
+      consecutive_failures: f.consecutiveFailures,
+      cooldown_until: f.cooldownUntil,
+      success_rate_24h: null,
+      host_scope: null,
+    };
+  }
 
   count(method: string, suffix: string): number {
     return this.seen.filter((s) => s.method === method && s.path.split('?')[0]!.endsWith(suffix)).length;
@@ -106,6 +153,9 @@ export class FakeApi {
       provisioner_type: 'script',
       provisioner_config: null,
       resolved_pool_id: this.poolId,
+      routed_pool_id: this.poolId,
+      lease_pool_id: this.poolId,
+      via_fallback: false,
     };
   }
 
@@ -135,6 +185,7 @@ export class FakeApi {
       return error(401, 'bad_signature', 'The signature does not match this request.');
     }
     const json = body ? JSON.parse(body) : {};
+    if (this.revoked.has(agent)) return error(401, 'agent_revoked', 'This agent has been revoked by its provider.');
 
     if (method === 'POST' && path === '/api/v1/agents/setup') {
       const delegation = { provider_pubkey: this.provider, agent_pubkey: json.agent_pubkey, pool_id: this.poolId, permissions: ['fetch_contracts', 'heartbeat', 'provision'], issued_at: new Date().toISOString() };
@@ -152,12 +203,45 @@ export class FakeApi {
     }
     const base = `/api/v1/providers/${this.provider}`;
     if (method === 'POST' && path === `${base}/heartbeat`) {
-      const beat: HeartbeatResult = { acknowledged: true, pool_id: this.poolId, pool_name: 'fake-pool', next_heartbeat_seconds: 1 };
+      const r = this.agentRecord(agent);
+      const beat: HeartbeatResult = { acknowledged: true, pool_id: this.poolId, pool_name: 'fake-pool', next_heartbeat_seconds: 1, state: r.state, drained: r.drained };
       return send(200, beat);
+    }
+    const agentPath = new RegExp(`^${base}/agents/([0-9a-f]{64})$`).exec(path);
+    if (agentPath) {
+      // The agent may read and set only itself (the real API: 403).
+      if (agentPath[1] !== agent) return error(403, 'forbidden', 'An agent may read or change only itself.');
+      if (method === 'GET') return send(200, this.agentRecord(agent));
+      if (method === 'PUT') {
+        const keys = Object.keys(json);
+        if (keys.length === 0 || keys.some((k) => k !== 'state' && k !== 'reason')) return error(400, 'invalid_input', 'An agent may set only state and reason.');
+        if (json.state !== undefined && json.state !== 'active' && json.state !== 'draining') return error(400, 'invalid_input', 'state: active or draining');
+        if (json.reason !== undefined && json.reason !== null && (typeof json.reason !== 'string' || json.reason.length > STATE_REASON_MAX)) return error(400, 'invalid_input', `reason: at most ${STATE_REASON_MAX} characters`);
+        const f = this.fleet(agent);
+        if (json.state) {
+          f.state = json.state;
+          f.setBy = 'agent';
+        }
+        if (json.reason !== undefined) f.reason = json.reason;
+        return send(200, this.agentRecord(agent));
+      }
     }
     if (method === 'POST' && path === `${base}/contracts/claim`) {
       if (!this.claimSupported) return error(404, 'not_found', `No route for POST ${path}.`);
-      return send(200, { items: [] });
+      // The agent's own leases first, then (unless it is draining) free contracts; like the real API.
+      const max = typeof json.max === 'number' ? json.max : 1;
+      const exclude = new Set<string>(Array.isArray(json.exclude) ? json.exclude : []);
+      const open = [...this.contracts.values()].filter((c) => c.status === 'accepted' && !exclude.has(c.contract_id) && !this.backingOff.has(c.contract_id));
+      const own = open.filter((c) => c.lock_agent === agent);
+      const fresh = this.fleet(agent).state === 'active' ? open.filter((c) => c.lock_agent === null) : [];
+      const items = [...own, ...fresh].slice(0, max).map((c) => {
+        if (c.lock_agent !== agent) {
+          c.lock_agent = agent;
+          c.lock_token++;
+        }
+        return this.item(c);
+      });
+      return send(200, { items });
     }
     if (method === 'GET' && path === `${base}/contracts/pending-provision`) {
       if (this.failPending > 0) {
@@ -165,7 +249,7 @@ export class FakeApi {
         return error(503, 'unavailable', 'The API is restarting.');
       }
       // No long-poll: answers at once, whatever `wait` says.
-      const items = [...this.contracts.values()].filter((c) => c.status === 'accepted' && (c.lock_agent === null || c.lock_agent === agent || this.raced.has(c.contract_id)));
+      const items = [...this.contracts.values()].filter((c) => c.status === 'accepted' && !this.backingOff.has(c.contract_id) && (c.lock_agent === null || c.lock_agent === agent || this.raced.has(c.contract_id)));
       return send(200, { items: items.map((c) => (this.raced.has(c.contract_id) ? { ...this.item(c), lock_agent: null, lock_token: 0 } : this.item(c))) });
     }
     const m = /^\/api\/v1\/providers\/[0-9a-f]{64}\/contracts\/([^/]+)\/(lock|provisioned|failed)$/.exec(path);
@@ -173,6 +257,7 @@ export class FakeApi {
     if (!m || !c) return error(404, 'not_found', `No route for ${method} ${path}.`);
     if (m[2] === 'lock' && method === 'POST') {
       if (c.lock_agent && c.lock_agent !== agent) return error(409, 'lock_held', 'Another agent holds a live lease on this contract.');
+      if (c.lock_agent !== agent && this.fleet(agent).state === 'draining') return error(409, 'agent_draining', 'This agent is draining: it gets no new provision work.');
       if (c.lock_agent !== agent) {
         c.lock_agent = agent;
         c.lock_token++;
@@ -183,6 +268,13 @@ export class FakeApi {
     if (m[2] === 'lock' && method === 'DELETE') {
       c.lock_agent = null;
       return send(200, this.item(c));
+    }
+    if (m[2] === 'failed') {
+      const list = this.failures.get(c.contract_id) ?? [];
+      list.push({ error_message: json.error_message, ...(json.error_class !== undefined ? { error_class: json.error_class } : {}) });
+      this.failures.set(c.contract_id, list);
+      if ((json.error_class ?? 'agent') === 'agent') this.fleet(agent).consecutiveFailures++;
+      this.backingOff.add(c.contract_id);
     }
     if (m[2] === 'provisioned') {
       c.status = 'provisioned';

@@ -13,10 +13,15 @@ import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import type { BodyOf, Contract, ContractEvent, ENDPOINTS, KeyHeader, OfferingCreate, SetupFields } from '@dc/core';
 import { generateIdentity, type Identity } from '@dc/core/node';
 import { SignedClient, mustOk, type Res } from '@dc/testkit';
-import { startServer, type RunningServer } from '@dc/server/dist/src/server.js';
-import { createTestDb, operator, testConfig, type TestDb } from '@dc/server/dist/test/helpers.js';
+import type { RunningServer } from '@dc/server/dist/src/server.js';
+import type { TestDb } from '@dc/server/dist/test/helpers.js';
+import { writeKeyFile } from '../src/keys.js';
 
-export { operator };
+/**
+ * dc-api and its test helpers, loaded on first use: tests against the fake API do not load the
+ * server at all (and keep running while it is being changed).
+ */
+const loadServer = async () => ({ ...(await import('@dc/server/dist/src/server.js')), ...(await import('@dc/server/dist/test/helpers.js')) });
 
 /** packages/agent (tests run from packages/agent/dist/test). */
 export const PKG_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -82,6 +87,7 @@ export interface TestApi {
 
 /** A dc-api on 127.0.0.1 with short timings unless `env` says otherwise. */
 export async function startApi(env: Record<string, string> = {}, opts: { port?: number } = {}): Promise<TestApi> {
+  const { createTestDb, startServer, testConfig } = await loadServer();
   const testDb = await createTestDb();
   const config = testConfig({ HOST: '127.0.0.1', PORT: String(opts.port ?? 0), DC_AGENT_OFFLINE_AFTER_SECONDS: '6', ...env });
   let server = await startServer(config, { db: testDb.db, listen: true, jobs: true, logger: false });
@@ -179,6 +185,7 @@ export async function paidContract(
   const { contract_id: id } = mustOk(created).body;
   const accepted = await api.client.call(provider, 'acceptContract', { params: { pubkey: provider.publicKey, id } });
   mustOk(accepted);
+  const { operator } = await loadServer();
   const paid = await api.client.call(operator, 'recordPayment', { params: { id }, body: { status: 'succeeded' } });
   mustOk(paid);
   return { id, customer };
@@ -370,4 +377,51 @@ export async function setupScriptAgent(
 
 export function startAgent(a: RegisteredAgent, env: Record<string, string> = {}): AgentProcess {
   return runAgentCli(['run', '--config', a.config], { env });
+}
+
+// ---- agents of a fake API -----------------------------------------------------------------------
+
+/**
+ * Writes a key and a complete script-provisioner config for an agent of a fake API (no setup
+ * round trip): `scriptEnv` goes to the fixture script, `agentExtra`/`scriptExtra` are TOML lines.
+ */
+export function writeAgentConfig(
+  api: { url: string; provider: string; poolId: string },
+  home: string,
+  records: string,
+  scriptExtra = '',
+  opts: { scriptEnv?: Record<string, string>; agentExtra?: string } = {},
+): { config: string; pubkey: string } {
+  mkdirSync(home, { recursive: true, mode: 0o755 });
+  const id = generateIdentity();
+  const keyPath = join(home, 'agent.key');
+  writeKeyFile(keyPath, id);
+  const config = join(home, 'config.toml');
+  const env = { RECORD_DIR: records, SCRIPT_MODE: 'ok', ...(opts.scriptEnv ?? {}) };
+  writeFileSync(
+    config,
+    `[agent]
+api_url = "${api.url}"
+provider_pubkey = "${api.provider}"
+pool_id = "${api.poolId}"
+poll_interval_seconds = 0.5
+claim_wait_seconds = 25
+max_backoff_seconds = 0.5
+max_concurrent = 2
+${opts.agentExtra ?? ''}
+
+[keys]
+private_key_path = "${keyPath}"
+
+[provisioner]
+type = "script"
+
+[provisioner.script]
+command = "${scriptFixture(home)}"
+user = "${SCRIPT_USER}"
+env = { ${Object.entries(env).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')} }
+${scriptExtra}`,
+    { mode: 0o600 },
+  );
+  return { config, pubkey: id.publicKey };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ProxmoxConfig } from '../src/provisioners/proxmox/index.js';
 import { createLogger } from '../src/log.js';
 import { ProxmoxProvisioner, contractTag, derivedVmid, diskSizeGb, encodeSshKeys } from '../src/provisioners/proxmox/provisioner.js';
-import type { ProvisionJob, ProvisionOutcome, TeardownJob } from '../src/provisioners/types.js';
+import { ContractInputError, errorClassOf, type ProvisionJob, type ProvisionOutcome, type TeardownJob } from '../src/provisioners/types.js';
 import { isAbortError } from '../src/util.js';
 import { FakePve } from './fake-pve.js';
 import { PveValidator, loadPveSchema } from './pve-schema.js';
@@ -138,6 +138,35 @@ describe('proxmox provisioner', () => {
     const after = pve.requests.slice(before);
     assert.ok(after.some((r) => r.method === 'DELETE' && r.template === '/nodes/{node}/qemu/{vmid}'), 'cleanup deleted the VM');
     assert.ok(!after.some((r) => r.template === '/nodes/{node}/qemu/{vmid}/status/start'), 'never started');
+    assert.deepEqual(pve.violations, []);
+  });
+
+  test("error_class: a template or os_image the contract asks for that does not exist is the contract's fault; the agent's own template is the agent's", async () => {
+    const p = new ProxmoxProvisioner(cfgFor(pve), quiet);
+    const id = 'b0000000-0000-4000-8000-0000000000e1';
+    // The customer asks for an image the offering does not offer.
+    await assert.rejects(p.provision(job(id, { instanceConfig: { os_image: 'arch' }, provisionerConfig: { templates: { 'debian-12': 9000 } } }), signal()), (err: Error) => {
+      assert.ok(err instanceof ContractInputError, err.message);
+      assert.equal(errorClassOf(err), 'contract');
+      assert.match(err.message, /os_image "arch" is not offered \(known: debian-12\)/);
+      return true;
+    });
+    // The offering maps the image (or names a template) that this node does not have.
+    for (const provisionerConfig of [{ templates: { 'debian-12': 9100 } }, { template_vmid: 9100 }]) {
+      await assert.rejects(p.provision(job(id, { instanceConfig: { os_image: 'debian-12' }, provisionerConfig }), signal()), (err: Error) => {
+        assert.equal(errorClassOf(err), 'contract', err.message);
+        assert.match(err.message, /template 9100, which the offering names for this contract, does not exist on node pve1/);
+        return true;
+      });
+    }
+    // The agent's own template_vmid missing is this host's problem: it counts against the agent.
+    const own = new ProxmoxProvisioner(cfgFor(pve, { templateVmid: 9200 }), quiet);
+    await assert.rejects(own.provision(job(id, { instanceConfig: {}, provisionerConfig: {} }), signal()), (err: Error) => {
+      assert.equal(errorClassOf(err), 'agent', err.message);
+      assert.match(err.message, /does not exist/);
+      return true;
+    });
+    assert.equal(pve.guests().length, 0);
     assert.deepEqual(pve.violations, []);
   });
 

@@ -184,11 +184,11 @@ describe('dc-agent doctor and status', () => {
 test('--help on every command: a description, an example, and each option with its environment variable', async () => {
   const top = await agentCli(['--help']);
   assert.equal(top.code, 0);
-  for (const c of ['setup', 'run', 'doctor', 'status']) assert.match(top.stdout, new RegExp(`^  ${c} \\[options\\]`, 'm'));
+  for (const c of ['setup', 'run', 'doctor', 'status', 'drain', 'resume']) assert.match(top.stdout, new RegExp(`^  ${c} \\[options\\]`, 'm'));
   const v = await agentCli(['--version']);
   assert.equal(v.stdout.trim(), AGENT_VERSION);
   assert.equal(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version, AGENT_VERSION);
-  for (const c of ['setup', 'run', 'doctor', 'status']) {
+  for (const c of ['setup', 'run', 'doctor', 'status', 'drain', 'resume']) {
     const h = await agentCli([c, '--help']);
     assert.equal(h.code, 0, c);
     assert.match(h.stdout, /Example:\n  .*dc-agent /, `${c} has an example`);

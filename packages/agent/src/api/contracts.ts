@@ -1,6 +1,6 @@
 // dc-api resource: the agent's provisioning and teardown endpoints (DESIGN.md "Provisioning
 // (agent-signed)", "Teardown after provisioning (v3)").
-import { ENDPOINTS, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, WORK_ACTIONS, type WorkItem } from '@dc/core';
+import { ENDPOINTS, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, WORK_ACTIONS, type ErrorClass, type WorkItem } from '@dc/core';
 import type { Transport } from './transport.js';
 
 /** Extra time over a long-poll's `wait` before the request counts as hung. */
@@ -53,10 +53,11 @@ export class ContractsApi {
     return this.t.call(ENDPOINTS.provisioned, { params: this.of(id), body: { lock_token: lockToken, instance_details: instanceDetails }, signal });
   }
 
-  failed(id: string, lockToken: number, errorMessage: string, signal?: AbortSignal): Promise<WorkItem> {
+  /** `errorClass`: `contract` when the contract's own input is at fault, else `agent` (counts toward this agent's cool-down). */
+  failed(id: string, lockToken: number, errorMessage: string, errorClass: ErrorClass, signal?: AbortSignal): Promise<WorkItem> {
     return this.t.call(ENDPOINTS.failed, {
       params: this.of(id),
-      body: { lock_token: lockToken, error_message: errorMessage.slice(0, ERROR_MESSAGE_MAX) || 'provisioning failed' },
+      body: { lock_token: lockToken, error_message: errorMessage.slice(0, ERROR_MESSAGE_MAX) || 'provisioning failed', error_class: errorClass },
       signal,
     });
   }

@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { AGENT_VERSION } from '../version.js';
 import { doctorCommand } from './doctor.js';
+import { drainCommand } from './drain.js';
+import { resumeCommand } from './resume.js';
 import { runCommand } from './run.js';
 import { setupCommand } from './setup.js';
 import { statusCommand } from './status.js';
@@ -11,6 +13,6 @@ export function buildProgram(): Command {
     .description('The agent a provider runs on each hypervisor: registers with a pool, provisions its contracts.')
     .version(AGENT_VERSION, '-V, --version')
     .showHelpAfterError('(add --help for usage)');
-  for (const cmd of [setupCommand(), runCommand(), doctorCommand(), statusCommand()]) program.addCommand(cmd);
+  for (const cmd of [setupCommand(), runCommand(), doctorCommand(), statusCommand(), drainCommand(), resumeCommand()]) program.addCommand(cmd);
   return program;
 }

@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { runDaemon } from '../daemon/agent.js';
 import { readKeyFile } from '../keys.js';
 import { createLogger, parseLevel } from '../log.js';
+import { signalHandler } from '../daemon/signals.js';
 import { configOption, example } from './options.js';
 
 export interface RunOptions {
@@ -14,7 +15,7 @@ export function runCommand(): Command {
   return new Command('run')
     .summary('Run the agent: heartbeat, claim, provision, confirm')
     .description(
-      'Run the agent: heartbeat, claim contracts of its pool, provision them, confirm with the lease token. SIGTERM stops taking work, finishes or releases what it holds, exits 0. Exit code 78: the agent was revoked (systemd does not restart it).',
+      'Run the agent: heartbeat, claim contracts of its pool, provision them, confirm with the lease token. SIGTERM stops taking work, finishes or releases what it holds, exits 0 (a second signal more than a second later aborts running work; one within a second is the same signal delivered twice). Exit code 78: the agent was revoked (systemd does not restart it).',
     )
     .addOption(configOption())
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default: agent.log_level)').env('DC_AGENT_LOG_LEVEL'))
@@ -25,15 +26,7 @@ export function runCommand(): Command {
       const log = createLogger({ level: parseLevel(opts.logLevel ?? config.agent.logLevel) });
       const stop = new AbortController();
       const force = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (!stop.signal.aborted) {
-          log.info('agent.signal', `${sig}: stopping (a second signal aborts running work)`);
-          stop.abort();
-        } else if (!force.signal.aborted) {
-          log.warn('agent.signal', `${sig} again: aborting running work`);
-          force.abort();
-        }
-      };
+      const onSignal = signalHandler({ stop, force, log });
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       const { exitCode, reason } = await runDaemon({ config, identity, log, stop: stop.signal, force: force.signal });

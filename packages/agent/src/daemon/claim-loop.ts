@@ -3,6 +3,8 @@
 // claim (404) it falls back to pending-provision + lock, skipping contracts another agent locked
 // first or whose teardown belongs to the agent that built the machine (409). When the API answers an empty long-poll at once (no long-poll
 // support), it sleeps poll_interval_seconds between polls.
+// A draining agent claims the same way: the API grants it no new provisions, but returns its own
+// leases (after a restart) and its teardowns; see heartbeat-loop.ts.
 import type { WorkItem } from '@dc/core';
 import { ApiError, classify, errorMessage } from '../errors.js';
 import { Backoff, isAbortError, pause } from '../util.js';

@@ -4,7 +4,11 @@
 // (`host_scope`): the API offers teardowns only to agents that can see the machine. At most every
 // INVENTORY_INTERVAL_MS it also reports the contract ids of the tagged machines the provisioner
 // sees, so pool detail can list orphans and ghosts.
-import { WORK_ACTIONS } from '@dc/core';
+// The answer carries the agent's fleet state (`state`, `drained`): a change is logged once and
+// written to the state file for `dc-agent status`. Nothing else changes here while draining: the
+// API refuses new provision grants under the agent's row lock, and claims still return this
+// agent's own leases and teardowns (see claim-loop.ts).
+import { WORK_ACTIONS, type AgentState as FleetState, type HeartbeatResult } from '@dc/core';
 import { classify, errorMessage } from '../errors.js';
 import { Backoff, linkSignals, pause } from '../util.js';
 import { AGENT_VERSION } from '../version.js';
@@ -25,6 +29,7 @@ export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => n
   const capabilities = { max_concurrent: ctx.cfg.maxConcurrent, long_poll: true, claim: true, actions: [...WORK_ACTIONS], host_scope: ctx.provisioner.hostScope };
   /** When an inventory was last delivered (or the provisioner could not make one). */
   let inventoryAt = -Infinity;
+  const fleet = fleetStateWatcher(ctx);
   while (!signal.aborted) {
     let waitMs: number;
     const inventory = Date.now() - inventoryAt >= INVENTORY_INTERVAL_MS ? await takeInventory(ctx, signal) : undefined;
@@ -57,6 +62,7 @@ export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => n
           next_heartbeat_seconds: r.next_heartbeat_seconds,
         });
       }
+      fleet(r);
       if (r.pool_id && r.pool_id !== ctx.cfg.poolId) {
         ctx.log.warn('heartbeat.pool_mismatch', `the API places this agent in pool ${r.pool_id}, the config says ${ctx.cfg.poolId}`);
       }
@@ -72,6 +78,48 @@ export async function heartbeatLoop(ctx: DaemonContext, activeContracts: () => n
     }
     if (!(await pause(waitMs, signal))) break;
   }
+}
+
+/**
+ * Logs each change of the agent's fleet state once: draining (with who set it and why, asked of
+ * the API best effort), drained (safe to stop), active again. An API from before fleet operations
+ * sends no state: nothing is logged.
+ */
+export function fleetStateWatcher(ctx: DaemonContext): (r: Pick<HeartbeatResult, 'state' | 'drained'>) => void {
+  let last: { state: FleetState; drained: boolean } | null = null;
+  let logged: Promise<void> = Promise.resolve();
+  return (r) => {
+    if (r.state !== 'active' && r.state !== 'draining') return;
+    const now = { state: r.state, drained: r.drained === true };
+    const before = last;
+    last = now;
+    if (before && before.state === now.state && before.drained === now.drained) return;
+    ctx.state.update({ agent_state: now.state, drained: now.drained, ...(now.state === 'active' ? { state_reason: null, state_set_by: null } : {}) });
+    if (now.state === 'active') {
+      // Starting active is the normal case: agent.started said enough.
+      if (before) logged = logged.then(() => ctx.log.info('agent.active', 'this agent is active again: it takes new provision work', { state: now.state }));
+      return;
+    }
+    // In order: "draining" (after asking the API why) before "drained".
+    if (!before || before.state !== 'draining') logged = logged.then(() => logDraining(ctx));
+    if (now.drained) {
+      logged = logged.then(() =>
+        ctx.log.info('agent.drained', 'this agent is drained: it holds no lease, so it is safe to stop (dc-agent resume takes work again)', { state: now.state, drained: true }),
+      );
+    }
+  };
+}
+
+async function logDraining(ctx: DaemonContext): Promise<void> {
+  let why = '';
+  try {
+    const a = await ctx.api.agents.get(ctx.agentPubkey, AbortSignal.timeout(5_000));
+    why = ` (set by ${a.state_set_by === 'agent' ? 'this agent, dc-agent drain' : 'the provider'}${a.state_reason ? `: ${a.state_reason}` : ''})`;
+    ctx.state.update({ state_reason: a.state_reason, state_set_by: a.state_set_by });
+  } catch {
+    /* the reason is a nicety; the state is what matters */
+  }
+  ctx.log.info('agent.draining', `this agent is draining${why}: it gets no new provision work, finishes what it holds and still tears down its own machines`, { state: 'draining' });
 }
 
 /**

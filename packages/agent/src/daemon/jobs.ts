@@ -3,10 +3,10 @@
 // fails or the lease is gone. A teardown job (action "terminate", or a provision whose contract
 // ended meanwhile) destroys what carries the contract's tag and confirms `…/terminated` with the
 // same token.
-import type { WorkAction, WorkItem } from '@dc/core';
+import type { ErrorClass, WorkAction, WorkItem } from '@dc/core';
 import { A_FEW_TIMES, UNTIL_ABORTED, withRetry } from '../api/retry.js';
 import { classify, errorMessage } from '../errors.js';
-import type { ProvisionJob, ProvisionOutcome, TeardownOutcome } from '../provisioners/types.js';
+import { errorClassOf, type ProvisionJob, type ProvisionOutcome, type TeardownOutcome } from '../provisioners/types.js';
 import { isAbortError, linkSignals } from '../util.js';
 import type { DaemonContext } from './context.js';
 import { keepLease, type Lease } from './lease-loop.js';
@@ -138,7 +138,7 @@ export class JobRunner {
         }
         // What a failed attempt created must not be left for the next agent to collide with.
         await this.cleanup(job, null, `its provision failed (${errorMessage(err)})`, log);
-        return this.reportFailure('provision', job, token, errorMessage(err), log);
+        return this.reportFailure('provision', job, token, errorMessage(err), errorClassOf(err), log);
       }
       if (lease.ended.aborted && !lease.lost.aborted) return this.tearDownEnded(job, token, detailsOf(outcome), lease, log);
       if (lease.lost.aborted) return this.cleanup(job, detailsOf(outcome), `its lease is gone (${lease.lostCode()})`, log);
@@ -173,7 +173,7 @@ export class JobRunner {
         if (!leaseStillOurs) return;
         // Stopping: give the contract back. Refused (say, instance details too large): record why.
         if (this.stop.aborted) await this.release(id, token, log);
-        else await this.reportFailure('provision', job, token, `the API refused the confirmation: ${errorMessage(err)}`, log);
+        else await this.reportFailure('provision', job, token, `the API refused the confirmation: ${errorMessage(err)}`, 'agent', log);
       }
     } finally {
       interrupted.dispose();
@@ -215,7 +215,7 @@ export class JobRunner {
           return;
         }
         if (this.stop.aborted && isAbortError(err)) return this.release(id, token, log);
-        return this.reportFailure('terminate', job, token, errorMessage(err), log);
+        return this.reportFailure('terminate', job, token, errorMessage(err), errorClassOf(err), log);
       }
       if (lease.lost.aborted) {
         log.warn('teardown.lease_lost', `tore down contract ${id}, but its lease is gone (${lease.lostCode()}); the new holder confirms it`);
@@ -248,20 +248,22 @@ export class JobRunner {
         }
         if (d.kind === 'fatal') return;
         if (this.stop.aborted) await this.release(id, token, log);
-        else await this.reportFailure('terminate', job, token, `the API refused the confirmation: ${errorMessage(err)}`, log);
+        else await this.reportFailure('terminate', job, token, `the API refused the confirmation: ${errorMessage(err)}`, 'agent', log);
       }
     } finally {
       interrupted.dispose();
     }
   }
 
-  private async reportFailure(action: WorkAction, job: ProvisionJob, token: number, message: string, log: Log): Promise<void> {
+  /** `errorClass` `contract`: the contract's own input is at fault, so the failure does not count toward this agent's cool-down. */
+  private async reportFailure(action: WorkAction, job: ProvisionJob, token: number, message: string, errorClass: ErrorClass, log: Log): Promise<void> {
     const { ctx } = this;
     const what = action === 'terminate' ? 'tearing down' : 'provisioning';
     ctx.state.count('failed');
-    log.warn('contract.failed', `${what} contract ${job.contractId} failed: ${message}`, { action, error: message });
+    const blame = errorClass === 'contract' ? " (the contract's input is at fault: error_class contract)" : '';
+    log.warn('contract.failed', `${what} contract ${job.contractId} failed${blame}: ${message}`, { action, error: message, error_class: errorClass });
     try {
-      await withRetry('reporting the failure', () => ctx.api.contracts.failed(job.contractId, token, message, this.stop), UNTIL_ABORTED(ctx.cfg.maxBackoffSeconds * 1000), {
+      await withRetry('reporting the failure', () => ctx.api.contracts.failed(job.contractId, token, message, errorClass, this.stop), UNTIL_ABORTED(ctx.cfg.maxBackoffSeconds * 1000), {
         signal: this.stop,
         log,
       });

@@ -2,7 +2,7 @@
 // heartbeat, contracts in flight. Written atomically (temporary file, then rename), at most a few
 // times a second; losing it loses nothing but what status shows.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { WorkAction } from '@dc/core';
+import type { AgentState as FleetState, StateSetter, WorkAction } from '@dc/core';
 
 /** tearing_down: a teardown lease's work; cleaning_up: removing what a failed or lost attempt created. */
 export type JobPhase = 'provisioning' | 'tearing_down' | 'confirming' | 'cleaning_up' | 'releasing';
@@ -39,7 +39,17 @@ export interface AgentState {
   /** When the last inventory was sent, and how many machines it listed. */
   last_inventory_at: string | null;
   inventory_count: number | null;
+  /** Fleet state from the last heartbeat answer (null: not known yet, or an API without it). */
+  agent_state: FleetState | null;
+  drained: boolean | null;
+  state_reason: string | null;
+  state_set_by: StateSetter | null;
 }
+
+/** What the daemon learns while it runs; the rest comes with the constructor. */
+type Learned =
+  | 'updated_at' | 'stopped_at' | 'exit_code' | 'last_heartbeat_at' | 'api_reachable' | 'last_error' | 'in_flight' | 'counts'
+  | 'last_inventory_at' | 'inventory_count' | 'agent_state' | 'drained' | 'state_reason' | 'state_set_by';
 
 const WRITE_DELAY_MS = 200;
 
@@ -50,10 +60,7 @@ export class StateFile {
 
   constructor(
     readonly path: string,
-    initial: Omit<
-      AgentState,
-      'updated_at' | 'stopped_at' | 'exit_code' | 'last_heartbeat_at' | 'api_reachable' | 'last_error' | 'in_flight' | 'counts' | 'last_inventory_at' | 'inventory_count'
-    >,
+    initial: Omit<AgentState, Learned>,
     private readonly onWriteError: (err: Error) => void = () => undefined,
   ) {
     this.state = {
@@ -68,6 +75,10 @@ export class StateFile {
       counts: { provisioned: 0, handed_off: 0, failed: 0, torn_down: 0, terminated: 0 },
       last_inventory_at: null,
       inventory_count: null,
+      agent_state: null,
+      drained: null,
+      state_reason: null,
+      state_set_by: null,
     };
     this.flush();
   }

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { AGENT_VERSION } from '../version.js';
 import { Tail, abortErrorOf } from '../util.js';
 import { contractOfTag, contractTag, defaultHostScope, inventoryOf, readHostScope } from './identity.js';
-import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type ProvisionerModule, type TeardownJob, type TeardownOutcome } from './types.js';
+import { ContractInputError, ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type ProvisionerModule, type TeardownJob, type TeardownOutcome } from './types.js';
 
 export interface ScriptConfig {
   command: string;
@@ -78,6 +78,12 @@ const STDERR_TAIL_CHARS = 2000;
 /** After SIGTERM, a script gets this long to clean up before SIGKILL. */
 const KILL_GRACE_MS = 3000;
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * sysexits.h EX_DATAERR: the script says the contract's own input is at fault (an image it does
+ * not offer, a size it cannot build). Reported with error_class `contract`, so it does not count
+ * toward this agent's cool-down; any other non-zero exit is the agent's (its host, its script).
+ */
+export const EXIT_CONTRACT_INPUT = 65;
 
 export type ScriptAction = 'provision' | 'terminate' | 'inventory';
 
@@ -285,6 +291,7 @@ export class ScriptProvisioner implements Provisioner {
           if (failure instanceof ProvisionError) failure.message += tailNote(err);
           return reject(failure);
         }
+        if (code === EXIT_CONTRACT_INPUT) return reject(new ContractInputError(`script exited with code ${code} (EX_DATAERR: the contract's input is at fault)${tailNote(err)}`));
         if (code !== 0) return reject(new ProvisionError(`script exited with ${code === null ? `signal ${sig}` : `code ${code}`}${tailNote(err)}`));
         resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: err });
       });

@@ -1,6 +1,6 @@
 // What every provisioner does. Provisioners never talk to dc-api: the daemon owns leases and
 // confirmations, a provisioner only creates and removes machines.
-import type { ProvisionerType } from '@dc/core';
+import type { ErrorClass, ProvisionerType } from '@dc/core';
 import type { Reader } from '../config-reader.js';
 import type { Logger } from '../log.js';
 
@@ -67,6 +67,23 @@ export interface Provisioner {
 /** A failure whose message is meant for the provider (it becomes the contract's last_error). */
 export class ProvisionError extends Error {
   override name = 'ProvisionError';
+  /** `failed`'s error_class: `agent` counts toward this agent's cool-down, `contract` does not. */
+  readonly errorClass: ErrorClass = 'agent';
+}
+
+/**
+ * The contract's own input is at fault (an os_image the offering does not offer, a template the
+ * offering names that does not exist, a script's exit 65): every agent would fail it alike, so it
+ * is reported with error_class `contract` and does not cool this agent down.
+ */
+export class ContractInputError extends ProvisionError {
+  override name = 'ContractInputError';
+  override readonly errorClass: ErrorClass = 'contract';
+}
+
+/** The error_class a failed attempt is reported with: `agent` unless a provisioner said otherwise. */
+export function errorClassOf(err: unknown): ErrorClass {
+  return err instanceof ProvisionError ? err.errorClass : 'agent';
 }
 
 /**

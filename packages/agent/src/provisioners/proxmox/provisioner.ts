@@ -9,7 +9,7 @@ import type { ProxmoxConfig } from './index.js';
 import type { Logger } from '../../log.js';
 import { isAbortError, sleep } from '../../util.js';
 import { contractOfName, contractOfTag, contractTag, inventoryOf } from '../identity.js';
-import { ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type TeardownJob, type TeardownOutcome } from '../types.js';
+import { ContractInputError, ProvisionError, type ProvisionJob, type ProvisionOutcome, type Provisioner, type TeardownJob, type TeardownOutcome } from '../types.js';
 import { PveClient, PveError } from './client.js';
 
 /** Retries of a clone whose VMID another client took between nextid and clone. */
@@ -26,6 +26,12 @@ export interface VmSpec {
   tag: string;
   marker: string;
   templateVmid: number;
+  /**
+   * Who chose the template: the agent's own template_vmid, or the contract (the offering's
+   * template_vmid, or its `templates` entry for the requested os_image). A template the contract
+   * chose that does not exist is the contract's fault (error_class `contract`), not this host's.
+   */
+  templateFrom: 'agent' | 'contract';
   cores: number | null;
   memoryMb: number | null;
   diskGb: number | null;
@@ -118,11 +124,16 @@ export class ProxmoxProvisioner implements Provisioner {
     const ic = job.instanceConfig ?? {};
     const osImage = typeof ic.os_image === 'string' ? ic.os_image : null;
     const templates = typeof pc.templates === 'object' && pc.templates !== null ? (pc.templates as Record<string, unknown>) : {};
-    let templateVmid = positiveInt(pc.template_vmid) ?? this.cfg.templateVmid;
+    const offered = positiveInt(pc.template_vmid);
+    let templateVmid = offered ?? this.cfg.templateVmid;
+    let templateFrom: VmSpec['templateFrom'] = offered === null ? 'agent' : 'contract';
     if (osImage !== null) {
       const t = positiveInt(templates[osImage]);
-      if (t === null && Object.keys(templates).length > 0) throw new ProvisionError(`os_image "${osImage}" is not offered (known: ${Object.keys(templates).join(', ')})`);
-      if (t !== null) templateVmid = t;
+      if (t === null && Object.keys(templates).length > 0) throw new ContractInputError(`os_image "${osImage}" is not offered (known: ${Object.keys(templates).join(', ')})`);
+      if (t !== null) {
+        templateVmid = t;
+        templateFrom = 'contract';
+      }
     }
     const hostname = typeof ic.hostname === 'string' ? ic.hostname : null;
     return {
@@ -130,6 +141,7 @@ export class ProxmoxProvisioner implements Provisioner {
       tag: contractTag(job.contractId),
       marker: `dc-contract: ${job.contractId}`,
       templateVmid,
+      templateFrom,
       cores: positiveInt(pc.cores) ?? positiveInt(pc.cpu_cores) ?? positiveInt(ic.cpu_cores),
       memoryMb: positiveInt(pc.memory_mb) ?? positiveInt(ic.memory_mb),
       diskGb: positiveInt(pc.disk_gb) ?? positiveInt(ic.disk_gb),
@@ -251,6 +263,9 @@ export class ProxmoxProvisioner implements Provisioner {
           lastErr = err;
           continue;
         }
+        if (spec.templateFrom === 'contract' && (await this.missing(spec.templateVmid, signal))) {
+          throw new ContractInputError(`template ${spec.templateVmid}, which the offering names for this contract, does not exist on node ${this.cfg.node} (${(err as Error).message})`);
+        }
         throw err;
       }
       try {
@@ -280,6 +295,16 @@ export class ProxmoxProvisioner implements Provisioner {
       }
     }
     throw new ProvisionError(`no free VMID near ${start} in [${this.cfg.vmidMin}, ${this.cfg.vmidMax}]`);
+  }
+
+  /** Whether PVE says there is no VM `vmid` on this node (any other answer, or none, is not proof). */
+  private async missing(vmid: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.pve.get<Record<string, unknown>>(`${this.vmPath(vmid)}/config`, {}, signal);
+      return false;
+    } catch (err) {
+      return err instanceof PveError && /does not exist/i.test(err.message);
+    }
   }
 
   /** Reads the VM's config, waiting while a task (a clone from a crashed run) still holds its lock. */
