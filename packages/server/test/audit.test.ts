@@ -183,7 +183,7 @@ describe('paging', () => {
   before(async () => {
     ({ provider: p } = await providerWithPool(h));
     await mustOk(call(h, p, 'POST', `${base(p)}/offerings`, offeringInput('vps-1')));
-    for (let i = 0; i < 22; i++) await mustOk(call(h, p, 'PUT', `${base(p)}/offerings/vps-1`, { monthly_price: 5 + i }));
+    for (let i = 0; i < 22; i++) await mustOk(call(h, p, 'PUT', `${base(p)}/offerings/vps-1`, { monthly_price: 6 + i }));
     all = (await h.db.query<{ id: string }>(`SELECT id FROM audit_events WHERE provider_pubkey = $1 ORDER BY id DESC`, [p.publicKey])).rows.map((r) => Number(r.id));
     assert.equal(all.length, 24);
   });

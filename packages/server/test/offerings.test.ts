@@ -209,7 +209,7 @@ describe('offering field rules', () => {
     assert.equal((await list(provider)).total, 0);
   });
 
-  test('provisioner_type defaults to the explicit pool\'s type, else proxmox', async () => {
+  test('provisioner_type defaults to the explicit pool\'s type, else the region\'s oldest pool\'s, else proxmox', async () => {
     const provider = await registeredProvider(h);
     const scriptPool = await pool(provider, 'eu-script', 'europe', 'script');
     const manualPool = await pool(provider, 'na-manual', 'na', 'manual');
@@ -218,8 +218,11 @@ describe('offering field rules', () => {
     const b = await mustOk(create(provider, 'pt-2', { agent_pool_id: manualPool, datacenter_country: 'DE' }));
     assert.equal(b.body.provisioner_type, 'manual');
     assert.equal(b.body.resolved_pool_id, manualPool);
+    // No pool named: the type of the oldest pool in the offering's region (v3), else proxmox.
     const c = await mustOk(create(provider, 'pt-3'));
-    assert.equal(c.body.provisioner_type, 'proxmox');
+    assert.equal(c.body.provisioner_type, 'script');
+    const c2 = await mustOk(create(provider, 'pt-5', { datacenter_country: 'BR' }));
+    assert.equal(c2.body.provisioner_type, 'proxmox');
     const d = await mustOk(create(provider, 'pt-4', { provisioner_type: 'script', agent_pool_id: scriptPool }));
     assert.equal(d.body.provisioner_type, 'script');
 

@@ -80,7 +80,7 @@ describe('routing rules', () => {
   test('a pool of the right region but another provisioner type does not match: pool_match none', async () => {
     const p = await registeredProvider(h);
     const scriptPool = await pool(p, 'eu-script', 'europe', 'script');
-    const o = await offering(p, 'px', { datacenter_country: 'DE' });
+    const o = await offering(p, 'px', { datacenter_country: 'DE', provisioner_type: 'proxmox' });
     assert.equal(o.provisioner_type, 'proxmox');
     assert.equal(o.resolved_pool_id, null);
     assert.equal(o.pool_match, 'none');
@@ -242,12 +242,19 @@ interface OfferingModel {
   active: boolean;
 }
 
+const byAge = (x: PoolModel, y: PoolModel) => x.created - y.created || (x.pool_id < y.pool_id ? -1 : x.pool_id > y.pool_id ? 1 : 0);
+
+/** The type an offering gets without a pool or a type (v3): its region's oldest pool's, else proxmox. */
+function modelDefaultType(country: string, ps: PoolModel[]): string {
+  return ps.filter((p) => p.location === countryToRegion(country)).sort(byAge)[0]?.provisioner_type ?? 'proxmox';
+}
+
 function modelRoute(o: OfferingModel, ps: PoolModel[]): string | null {
   if (o.explicit) return o.explicit;
   const region = countryToRegion(o.country);
   const candidates = ps
     .filter((p) => p.location === region && p.provisioner_type === o.type)
-    .sort((x, y) => x.created - y.created || (x.pool_id < y.pool_id ? -1 : x.pool_id > y.pool_id ? 1 : 0));
+    .sort(byAge);
   return candidates[0]?.pool_id ?? null;
 }
 
@@ -353,7 +360,9 @@ describe('the two SQL forms of routing agree', () => {
           Object.assign(o, { explicit: target.pool_id, type: target.provisioner_type, country });
         } else {
           await mustOk(call(h, p, 'PUT', `${base(p)}/offerings/${o.id}`, { agent_pool_id: null, datacenter_country: country }));
-          Object.assign(o, { explicit: null, country });
+          // Without a type, leaving a pool or a region takes the new region's default type.
+          const rederive = o.explicit !== null || countryToRegion(country) !== countryToRegion(o.country);
+          Object.assign(o, { explicit: null, country, type: rederive ? modelDefaultType(country, ps) : o.type });
         }
       }
       for (let i = 0; i < 3; i++) {

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { fail } from '../errors.js';
 import { createOffering, deleteOffering, getOffering, listOfferings, updateOffering } from '../store/offerings.js';
 import { exportOfferingsCsv, importOfferingsCsv } from '../store/offerings-csv.js';
+import { offeringRoundTrip, sentReadOnly } from '../http/round-trip.js';
 import { route } from './common.js';
 
 export function offeringRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
@@ -27,7 +28,9 @@ export function offeringRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
 
     route(app, ENDPOINTS.getOffering, async (req) => getOffering(ctx.db, req.params.pubkey, req.params.offering_id));
 
-    route(app, ENDPOINTS.updateOffering, async (req) => updateOffering(ctx.db, req.params.pubkey, req.params.offering_id, req.body));
+    route(app, ENDPOINTS.updateOffering, async (req) => updateOffering(ctx.db, req.params.pubkey, req.params.offering_id, req.body, sentReadOnly(req)), {
+      preValidation: offeringRoundTrip,
+    });
 
     route(app, ENDPOINTS.deleteOffering, async (req) => {
       await deleteOffering(ctx.db, req.params.pubkey, req.params.offering_id);

@@ -6,7 +6,7 @@ import { OfferingCreate, type CsvRowError } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError } from '../errors.js';
 import { inputProblem } from '../input-problem.js';
-import { lockPools, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
+import { lockPools, offeringFieldProblems, poolProblem, regionDefaultTypes, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
 import { providerActor, recordAudit } from './audit.js';
 
 export const CSV_COLUMNS = [
@@ -16,41 +16,72 @@ export const CSV_COLUMNS = [
 const REQUIRED = ['offering_id', 'name', 'product_type', 'datacenter_country', 'monthly_price', 'currency'];
 export const MAX_CSV_ROWS = 50_000;
 
+/** Errors listed in the answer; the message counts them all. */
+const MAX_LISTED_ERRORS = 1000;
+/** Errors spelled out in the message itself (for a reader of the raw answer, e.g. curl). */
+const ERRORS_IN_MESSAGE = 5;
+
 function invalid(errors: CsvRowError[]): DomainError {
-  const n = new Set(errors.map((e) => e.line)).size;
-  const first = errors[0]!;
+  const rows = new Set(errors.map((e) => e.line)).size;
+  const shownErrors = errors.slice(0, ERRORS_IN_MESSAGE).map((e) => `line ${e.line}${e.field ? `, ${e.field}` : ''}: ${e.message}`);
+  const more = errors.length > ERRORS_IN_MESSAGE ? `; and ${errors.length - ERRORS_IN_MESSAGE} more` : '';
+  const listed = errors.length > MAX_LISTED_ERRORS ? ` The first ${MAX_LISTED_ERRORS} are listed in rows.` : '';
   return new DomainError(
     'invalid_csv',
-    `${n} row(s) have errors; nothing was imported. First: line ${first.line}${first.field ? ` (${first.field})` : ''}: ${first.message}`,
-    { rows: errors.slice(0, 1000) },
+    `${errors.length} error(s) in ${rows} row(s); nothing was imported. ${shownErrors.join('; ')}${more}.${listed}`,
+    { rows: errors.slice(0, MAX_LISTED_ERRORS) },
   );
 }
 
-type Parsed = { line: number; input: Record<string, unknown> };
+/** A data row: its first line, the cells as typed input, and problems found while reading the cells. */
+type Parsed = { line: number; input: Record<string, unknown>; errors: CsvRowError[] };
 
-// Rows are checked by the same engine and schema as JSON bodies. (TypeBox's Value checker ignores
-// `enum`, so a bad status or provisioner_type used to reach a CHECK constraint: a 500.)
-const validateRow = new Ajv({ strict: false, allErrors: false, coerceTypes: false, verbose: true }).compile(OfferingCreate);
+// Rows are checked by the same engine and schema as JSON bodies, every error of a row at once.
+// (TypeBox's Value checker ignores `enum`, so a bad status or provisioner_type used to reach a
+// CHECK constraint: a 500.)
+const validateRow = new Ajv({ strict: false, allErrors: true, coerceTypes: false, verbose: true }).compile(OfferingCreate);
 
+const TYPE_WORDS: Record<string, string> = { string: 'text', number: 'a number', integer: 'a whole number', object: 'a JSON object', array: 'a list', null: 'empty' };
+
+interface SchemaLike {
+  description?: string;
+  properties?: Record<string, SchemaLike>;
+}
+
+/** One schema error as "the rule in words (got …)": the field is reported beside it, never a regular expression. */
 function rowError(e: ErrorObject): { field: string | null; message: string } {
   const params = e.params as Record<string, unknown>;
-  if (e.keyword === 'required') return { field: String(params.missingProperty), message: 'is required' };
+  const parent = e.parentSchema as SchemaLike | undefined;
+  if (e.keyword === 'required') {
+    const field = String(params.missingProperty);
+    const rule = parent?.properties?.[field]?.description;
+    return { field, message: `required (the cell is empty)${rule ? `: ${rule}` : ''}` };
+  }
   const field = e.instancePath.replace(/^\//, '').split('/')[0] || null;
   const got = e.data === undefined ? '' : ` (got ${JSON.stringify(e.data)?.slice(0, 100)})`;
+  const rule = parent?.description;
   switch (e.keyword) {
     case 'enum':
-      return { field, message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}${got}` };
+      return { field, message: `${rule ?? `one of ${(params.allowedValues as unknown[]).join(', ')}`}${got}` };
     case 'type':
-      return { field, message: `must be ${[params.type].flat().join(' or ')}${got}` };
-    case 'pattern': {
-      // The rule in words (core's RuleString description), never the regular expression.
-      const rule = (e.parentSchema as { description?: string } | undefined)?.description;
-      return { field, message: `must be ${rule ?? 'in the documented format'}${got}` };
-    }
+      return { field, message: `${rule ?? [params.type].flat().map((t) => TYPE_WORDS[String(t)] ?? String(t)).join(' or ')}${got}` };
+    case 'pattern':
+      return { field, message: `${rule ?? 'in the documented format'}${got}` };
+    case 'minLength':
+      return { field, message: `at least ${String(params.limit)} character(s)${got}` };
+    case 'maxLength':
+      return { field, message: `at most ${String(params.limit)} characters (got ${String(e.data).length})` };
+    case 'minimum':
+      return { field, message: `at least ${String(params.limit)}${got}` };
+    case 'maximum':
+      return { field, message: `at most ${String(params.limit)}${got}` };
     default:
-      return { field, message: `${e.message ?? 'is invalid'}${got}` };
+      return { field, message: `${rule ?? e.message ?? 'is invalid'}${got}` };
   }
 }
+
+/** A JSON number with nothing else: the schema and the decimals rule then judge it. */
+const NUMERIC = /^-?\d+(\.\d+)?$/;
 
 function parseCsv(text: string): Parsed[] {
   let records: { record: Record<string, string>; info: { lines: number }; raw: string }[];
@@ -80,60 +111,70 @@ function parseCsv(text: string): Parsed[] {
   if (errors.length) throw invalid(errors);
 
   return records.map(({ record, info, raw }) => {
+    // info.lines is the record's last line; a person looks for the line it starts on.
+    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    const line = info.lines - inside;
     const input: Record<string, unknown> = {};
+    const errors: CsvRowError[] = [];
     for (const [k, v] of Object.entries(record)) {
       if (v === '') continue;
-      if (k === 'monthly_price') input[k] = /^\d{1,10}(\.\d{1,2})?$/.test(v) ? Number(v) : v;
+      if (k === 'monthly_price') input[k] = NUMERIC.test(v) ? Number(v) : v;
       else if (k === 'provisioner_config') {
         try {
           input[k] = JSON.parse(v);
         } catch {
-          input[k] = v; // reported below as "must be object"
+          errors.push({ line, field: k, message: 'a JSON object such as {"template_vmid": 9000}, or empty; this cell is not valid JSON' });
         }
       } else input[k] = v;
     }
-    // info.lines is the record's last line; a person looks for the line it starts on.
-    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
-    return { line: info.lines - inside, input };
+    return { line, input, errors };
   });
 }
 
 export async function importOfferingsCsv(db: Db, provider: string, text: string): Promise<{ imported: number; created: number; updated: number }> {
   const rows = parseCsv(text);
-  const errors: CsvRowError[] = [];
   const seen = new Map<string, number>();
-  const wellFormed: Parsed[] = [];
-  for (const row of rows) {
-    const { line, input } = row;
-    if (!validateRow(input)) {
-      errors.push({ line, ...rowError(validateRow.errors![0]!) });
-      continue;
+  for (const { line, input, errors } of rows) {
+    if (!validateRow(input)) errors.push(...validateRow.errors!.map((e) => ({ line, ...rowError(e) })));
+    const bad = new Set(errors.map((e) => e.field));
+    if (!bad.has('provisioner_config')) {
+      const deep = inputProblem('provisioner_config', input.provisioner_config);
+      if (deep) errors.push({ line, field: 'provisioner_config', message: deep.replace(/^provisioner_config[^ ]* /, '').replace(/\.$/, '') });
     }
-    const deep = inputProblem('provisioner_config', input.provisioner_config);
-    if (deep) {
-      errors.push({ line, field: 'provisioner_config', message: deep.replace(/^provisioner_config[^ ]* /, '').replace(/\.$/, '') });
-      continue;
-    }
-    const id = input.offering_id as string;
-    if (seen.has(id)) errors.push({ line, field: 'offering_id', message: `"${id}" already appears on line ${seen.get(id)}` });
-    else {
-      seen.set(id, line);
-      wellFormed.push(row);
+    // The rules the schema cannot express, for the fields it let through.
+    for (const [field, message] of offeringFieldProblems(input)) if (!bad.has(field)) errors.push({ line, field, message });
+    const id = input.offering_id;
+    if (typeof id === 'string' && !bad.has('offering_id')) {
+      const first = seen.get(id);
+      if (first !== undefined) errors.push({ line, field: 'offering_id', message: `unique within the file; "${id}" is already on line ${first}` });
+      else seen.set(id, line);
     }
   }
 
-  // The rows that passed the schema are also checked against the pools and the country list, so
-  // one answer lists every bad row (a person fixes the file once), ordered by line.
+  // The pools are checked for every row too, so one answer lists every error (a person fixes the
+  // file once), ordered by line.
   return db.transaction(async (tx) => {
-    const poolIds = [...new Set(wellFormed.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
+    const poolIds = [...new Set(rows.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
     const pools = await lockPools(tx, provider, poolIds);
+    const regionTypes = await regionDefaultTypes(tx, provider);
     const resolved: OfferingRow[] = [];
-    for (const { line, input } of wellFormed) {
-      const row = resolveOffering(input as unknown as OfferingCreate, pools);
-      if (Array.isArray(row)) errors.push({ line, field: row[0], message: row[1] });
+    const errors: CsvRowError[] = [];
+    for (const { line, input, errors: rowErrors } of rows) {
+      const bad = new Set(rowErrors.map((e) => e.field));
+      if (rowErrors.length > 0) {
+        const poolId = typeof input.agent_pool_id === 'string' && !bad.has('agent_pool_id') ? input.agent_pool_id : null;
+        const type = typeof input.provisioner_type === 'string' && !bad.has('provisioner_type') ? input.provisioner_type : undefined;
+        const p = poolProblem(poolId, type, pools);
+        errors.push(...rowErrors, ...(p ? [{ line, field: p[0], message: p[1] }] : []));
+        continue;
+      }
+      const row = resolveOffering(input as unknown as OfferingCreate, pools, regionTypes);
+      if (Array.isArray(row)) errors.push(...row.map(([field, message]) => ({ line, field, message })));
       else resolved.push(row);
     }
-    if (errors.length) throw invalid(errors.sort((a, b) => a.line - b.line));
+    // In reading order: by line, then by column.
+    const column = (f: string | null) => (CSV_COLUMNS as readonly (string | null)[]).indexOf(f);
+    if (errors.length) throw invalid(errors.sort((a, b) => a.line - b.line || column(a.field) - column(b.field)));
     const { created, updated } = await upsertOfferings(tx, provider, resolved);
     const counts = { imported: resolved.length, created, updated };
     await recordAudit(tx, { provider, kind: 'offerings_imported', actor: providerActor(provider), subject: { type: 'provider', id: provider }, detail: counts });
