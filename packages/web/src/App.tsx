@@ -13,6 +13,7 @@ import { ContractsPage } from './pages/ContractsPage.js';
 // Loaded when first opened: the other pages never need its code.
 const AuditPage = lazy(async () => ({ default: (await import('./pages/AuditPage.js')).AuditPage }));
 import { ErrorBox } from './components/bits.js';
+import { SignOutButton } from './components/SignOut.js';
 
 const router = createBrowserRouter(
   [
@@ -50,7 +51,6 @@ function Gate() {
 }
 
 function Registered() {
-  const { signOut } = useSession();
   const client = useClient();
   const provider = useProvider();
   if (provider.isError) {
@@ -60,9 +60,7 @@ function Registered() {
           <button type="button" className="btn btn-small" onClick={() => provider.refetch()}>
             Retry
           </button>{' '}
-          <button type="button" className="btn btn-small" onClick={() => signOut()}>
-            Sign out
-          </button>
+          <SignOutButton />
         </ErrorBox>
       </div>
     );
@@ -85,9 +83,7 @@ function Registered() {
         <span className="who" title={client.publicKey}>
           <span data-provider-name>{provider.data?.name}</span> <span className="mono muted">{client.publicKey.slice(0, 8)}…</span>
         </span>
-        <button type="button" className="btn btn-small" onClick={() => signOut()}>
-          Sign out
-        </button>
+        <SignOutButton />
       </header>
       {!known && <p className="page-status">Loading your provider account…</p>}
       <main className="content" hidden={!known}>

@@ -4,19 +4,24 @@ import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query'
 import type { AuditQuery, ContractListQuery, OfferingListQuery, PoolAgentListQuery, Provider, StatsWindow } from '@dc/core';
 import { ApiError, type Client } from './api/client.js';
 import { queryKeys } from './api/query-keys.js';
-import { useClient } from './session.js';
+import { useClient, useMaybeRegistered } from './session.js';
 
 /** How often live tables re-read the API (ms): an agent coming online shows within this. */
 const POLL_MS = 2500;
 /** Statistics move per bucket (a minute at the finest): re-read them less often. */
 const STATS_POLL_MS = 15_000;
 
-/** The registration, or null when this key has not registered a name yet (404). */
+/**
+ * The registration, or null when this key has not registered a name yet (404). A key generated in
+ * this browser and not registered yet is not asked about: the 404 would only add a console error.
+ */
 export function useProvider() {
   const c = useClient();
+  const ask = useMaybeRegistered();
   return useQuery({
     queryKey: queryKeys.provider,
     queryFn: async (): Promise<Provider | null> => {
+      if (!ask) return null;
       try {
         return await c.call('getProvider');
       } catch (err) {

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Page, Request } from 'playwright-core';
-import { POOL_NAME } from '@dc/core';
+import { COUNTRY, POOL_NAME } from '@dc/core';
 import { generateIdentity, identityFromSeed, type Identity } from '@dc/core/node';
 import { mustOk, type RequestOptions } from '@dc/testkit';
 import { operator } from '@dc/server/dist/test/helpers.js';
@@ -388,7 +388,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     assert.equal(await dlg.locator('table[data-table=csv-preview] tbody tr').count(), 3);
     await dlg.getByRole('button', { name: 'Import 3 row(s)' }).click();
     await expectText(page, '[data-import-error]', /Nothing was imported/);
-    await expectText(page, '[data-table=csv-errors] tr[data-error-line="3"]', /3\s*datacenter_country\s*"XX" is not an ISO 3166-1 alpha-2 country code/);
+    await expectText(page, '[data-table=csv-errors] tr[data-error-line="3"]', `3datacenter_country${COUNTRY.rule}; "XX" is not one`);
     assert.equal(await dlg.locator('[data-table=csv-errors] tbody tr').count(), 1, 'only the bad row is reported');
     assert.equal(await dlg.locator('table[data-table=csv-preview] tr[data-line="3"].row-error').count(), 1, 'the bad row is marked in the preview');
     assert.equal(await dlg.locator('table[data-table=csv-preview] tr.row-error').count(), 1);
@@ -435,6 +435,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await expectText(page, `${row(c1)} td[data-col=resolved_pool_id]`, 'europe-pve');
     await expectText(page, `${row(c1)} td[data-col=datacenter_region]`, 'europe');
     await page.click(`${row(c1)} button:has-text("Accept")`);
+    await page.click('[data-dialog=accept] [data-action=confirm-accept]');
     await expectText(page, `${row(c1)} td[data-col=status]`, 'accepted');
     mustOk(await api(operator, 'POST', `/api/v1/contracts/${c1}/payment`, { status: 'succeeded' }));
     await expectText(page, `${row(c1)} td[data-col=payment_status]`, 'succeeded');
@@ -526,6 +527,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await expectText(page, `table[data-table=pools] tr[data-row="${manualPoolId}"] td[data-col=active_contracts]`, '1');
     await page.screenshot({ path: screenshotPath('02-pools') });
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('[data-dialog=confirm]').getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to the provider dashboard' }).waitFor();
     const left = await page.evaluate(
       () =>
@@ -544,6 +546,7 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await page.locator('input[name=backup]').setInputFiles(backupPath);
     await expectText(page, '[data-provider-name]', 'Acme Hosting');
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('[data-dialog=confirm]').getByRole('button', { name: 'Sign out' }).click();
 
     const seed = (JSON.parse(readFileSync(backupPath, 'utf8')) as { seed_hex: string }).seed_hex;
     await page.fill('textarea[name=seed]', 'not a key');

@@ -37,6 +37,8 @@ function contract(over: Partial<Contract>): Contract {
     offering_name: 'VPS DE',
     datacenter_region: 'europe',
     resolved_pool_id: 'europe-pve-1',
+    routed_pool_id: 'europe-pve-1',
+    lease_pool_id: null,
     ...over,
   };
 }

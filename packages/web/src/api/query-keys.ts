@@ -11,7 +11,11 @@ export const queryKeys = {
   tokens: (poolId: string) => ['tokens', poolId] as const,
   offerings: ['offerings'] as const,
   offeringsPage: (q: OfferingListQuery) => ['offerings', q] as const,
+  /** One offering, under the list's prefix so a change to offerings refreshes it too. */
+  offering: (offeringId: string) => ['offerings', 'one', offeringId] as const,
   contracts: ['contracts'] as const,
+  /** The unfinished contracts of one offering (the delete dialog), under the contracts' prefix. */
+  offeringBlockers: (offeringId: string) => ['contracts', 'blocking', offeringId] as const,
   contractsPage: (q: ContractListQuery) => ['contracts', q] as const,
   events: (contractId: string) => ['events', contractId] as const,
   poolStats: (poolId: string, window: StatsWindow) => ['pool-stats', poolId, window] as const,

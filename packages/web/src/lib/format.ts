@@ -1,8 +1,8 @@
 // Small display helpers.
 
+/** Always two decimals ("5.00 EUR/mo"): prices in a column line up and read as money. */
 export function formatPrice(amount: number, currency: string): string {
-  const fixed = Number.isInteger(amount) ? String(amount) : amount.toFixed(2);
-  return `${fixed} ${currency}/mo`;
+  return `${amount.toFixed(2)} ${currency}/mo`;
 }
 
 /** Saves text as a file through a temporary object URL (no inline script, CSP-safe). */

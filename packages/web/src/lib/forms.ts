@@ -1,6 +1,6 @@
 // Core's field rules on form inputs: the pattern the browser checks before sending, and the rule
 // in words as the hint and the validation message (the same words the API answers with).
-import type { FieldRule } from '@dc/core';
+import { OfferingCreate, type FieldRule } from '@dc/core';
 
 /** Characters the `v` flag reserves inside a class that the `u` flag took literally. */
 const CLASS_RESERVED = new Set(['(', ')', '{', '}', '/', '|']);
@@ -39,7 +39,34 @@ export function htmlPattern(rule: FieldRule): string {
   return out;
 }
 
-/** Props of an input that must follow `rule`. */
-export function ruleProps(rule: FieldRule): { pattern: string; title: string } {
-  return { pattern: htmlPattern(rule), title: rule.rule };
+/** The browser's message for an input that breaks `rule`: the rule in words ("Please match the requested format" says nothing). */
+export function ruleMessage(rule: FieldRule, label?: string): string {
+  return `${label ?? 'Expected'}: ${rule.rule}.`;
 }
+
+type InputEvent = { currentTarget: HTMLInputElement };
+
+/** Props of an input that must follow `rule`: the pattern, the rule as tooltip and as the validation message. */
+export function ruleProps(
+  rule: FieldRule,
+  label?: string,
+): { pattern: string; title: string; onInvalid: (e: InputEvent) => void; onInput: (e: InputEvent) => void } {
+  return {
+    pattern: htmlPattern(rule),
+    title: rule.rule,
+    onInvalid: (e) => {
+      if (e.currentTarget.validity.patternMismatch) e.currentTarget.setCustomValidity(ruleMessage(rule, label));
+    },
+    // Cleared on every edit, so the pattern is checked afresh.
+    onInput: (e) => e.currentTarget.setCustomValidity(''),
+  };
+}
+
+/**
+ * A monthly price as the API takes it: up to MONTHLY_PRICE_MAX with at most two decimals. Core
+ * states the rule in words on the schema; the pattern is the same rule for the browser.
+ */
+export const PRICE: FieldRule = {
+  pattern: '^[0-9]{1,10}(\\.[0-9]{1,2})?$',
+  rule: OfferingCreate.properties.monthly_price.description ?? 'a price of at least 0 with at most two decimals',
+};

@@ -1,10 +1,11 @@
-// /dashboard/provider/contracts: status, routing, the current lease (holder and expiry), attempts
-// and last error, who provisioned it; the actions core's state table allows (accept, reject,
-// retry, terminate, mark terminated), the lock history of building and tearing down as a
-// timeline, and completing contracts an agent handed off for manual provisioning.
+// /dashboard/provider/contracts: status, routing (the pool the offering routes to, the pool whose
+// agent serves it, "waiting: no pool" when paid work routes nowhere), the current lease (holder and
+// expiry), attempts and last error, who provisioned it; the actions core's state table allows
+// (accept, reject, retry, terminate, mark terminated), the lock history of building and tearing
+// down as a timeline, and completing contracts an agent handed off for manual provisioning.
 import { Fragment, useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router';
-import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import {
   CONTRACT_STATUSES,
@@ -15,6 +16,7 @@ import {
   type Contract,
   type ContractStatus,
   type EndpointName,
+  type Pool,
   type ProviderAction,
 } from '@dc/core';
 import { useContractEvents, useContracts, usePools } from '../queries.js';
@@ -32,12 +34,13 @@ const col = createColumnHelper<Contract>();
 /** Contracts per page. */
 const CONTRACTS_PAGE_SIZE = 100;
 
-/** Actions that end a machine ask first, in a dialog that names it; the others act on the click. */
-type DialogAction = 'terminate' | 'terminated';
+/**
+ * Actions that end a machine ask first, in a dialog that names it; accept and reject ask first too
+ * (accept says where the contract will be provisioned); retry acts on the click.
+ */
+type DialogAction = 'terminate' | 'terminated' | 'accept' | 'reject';
 type DirectAction = Exclude<ProviderAction, DialogAction>;
 const DIRECT_ENDPOINTS: Record<DirectAction, EndpointName & `${DirectAction}Contract`> = {
-  accept: 'acceptContract',
-  reject: 'rejectContract',
   retry: 'retryContract',
 };
 const isDirect = (a: ProviderAction): a is DirectAction => a in DIRECT_ENDPOINTS;
@@ -55,6 +58,7 @@ const ACTIONS: Record<ProviderAction, { label: string; className: string }> = {
 function actionTitle(action: ProviderAction, c: Contract): string {
   if (action === 'terminate') return terminateOutcome(c) === 'cancelled' ? 'No agent has taken it: ends it as cancelled' : 'Destroy its machine and end it';
   if (action === 'terminated') return 'Confirm by hand that its machine is gone';
+  if (action === 'accept') return c.resolved_pool_id ? 'Moves it to accepted' : 'Moves it to accepted; its offering routes to no pool';
   return `Moves it to ${(nextStatus(c.status, action) ?? c.status).replace(/_/g, ' ')}`;
 }
 
@@ -68,6 +72,15 @@ function agentLabels(c: Contract): Map<string, string | null> {
   // The teardown's owner is the agent that built the machine (or took it last), labelled above.
   if (c.teardown_owner && !m.has(c.teardown_owner)) m.set(c.teardown_owner, null);
   return m;
+}
+
+/** Accepted and paid, so provisioning could start, but its offering routes to no pool. */
+function waitingNoPool(c: Contract): boolean {
+  return c.status === 'accepted' && c.payment_status === 'succeeded' && c.resolved_pool_id === null;
+}
+
+function PoolName({ id, pools }: { id: string; pools: Map<string, Pool> }) {
+  return <>{pools.get(id)?.name ?? <span className="mono">{id}</span>}</>;
 }
 
 function statusParam(s: string | null): ContractStatus | '' {
@@ -110,6 +123,7 @@ export function ContractsPage() {
   const contracts = useContracts({ ...(status ? { status } : {}), limit: CONTRACTS_PAGE_SIZE, offset: (page - 1) * CONTRACTS_PAGE_SIZE });
   // The pools list names each contract's pool; agent labels come with the contracts themselves.
   const pools = usePools();
+  const poolsById = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p])), [pools.data]);
   const poolNames = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p.name])), [pools.data]);
   const [expanded, setExpanded] = useState<string | null>(null);
   const [modal, setModal] = useState<Modal>(null);
@@ -152,11 +166,45 @@ export function ContractsPage() {
       ),
     }),
     col.accessor('datacenter_region', { header: 'Region', cell: (i) => i.getValue() ?? <span className="muted">—</span> }),
+    // Where the offering routes now; the column keeps the field's name, which it shows.
     col.accessor('resolved_pool_id', {
-      header: 'Pool',
+      header: 'Routed pool',
       cell: (i) => {
+        const r = i.row.original;
+        const id = r.routed_pool_id ?? i.getValue();
+        if (id) return <PoolName id={id} pools={poolsById} />;
+        if (waitingNoPool(r)) {
+          return (
+            <span className="warn" data-no-pool title="Paid and accepted, but its offering routes to no pool: create a pool of its region and type, or set the offering's pool">
+              ⚠ waiting: no pool
+            </span>
+          );
+        }
+        return <span className="warn">⚠ none</span>;
+      },
+    }),
+    // The pool of the agent holding (or last given) the lease: a fallback when it differs.
+    col.accessor('lease_pool_id', {
+      id: 'serving_pool',
+      header: 'Serving pool',
+      cell: (i) => {
+        const r = i.row.original;
         const id = i.getValue();
-        return id ? poolNames.get(id) ?? <span className="mono">{id}</span> : <span className="warn">⚠ none</span>;
+        if (!id) return <span className="muted">—</span>;
+        const routed = r.routed_pool_id ?? r.resolved_pool_id;
+        return (
+          <span>
+            <PoolName id={id} pools={poolsById} />
+            {routed !== id && (
+              <>
+                {' '}
+                <span className="tag" data-via-fallback title="An agent of a fallback pool took it: the routed pool could not">
+                  via fallback
+                </span>
+              </>
+            )}
+          </span>
+        );
       },
     }),
     col.accessor('lock_agent', {
@@ -278,6 +326,8 @@ export function ContractsPage() {
         pages={pages}
         onPage={(n) => setView((v) => ({ ...v, page: n }))}
       />
+      {modal?.kind === 'accept' && <AcceptDialog contract={modal.contract} pools={poolsById} onClose={() => setModal(null)} />}
+      {modal?.kind === 'reject' && <RejectDialog contract={modal.contract} onClose={() => setModal(null)} />}
       {modal?.kind === 'complete' && <CompleteDialog contract={modal.contract} onClose={() => setModal(null)} />}
       {modal?.kind === 'terminate' && <TerminateDialog contract={modal.contract} onClose={() => setModal(null)} />}
       {modal?.kind === 'terminated' && <MarkTerminatedDialog contract={modal.contract} onClose={() => setModal(null)} />}
@@ -318,6 +368,14 @@ function ContractDetail({ contract, provider, poolNames }: { contract: Contract;
                 <span className="muted">token #{e.lock_token}</span>
                 <span>
                   <AgentName agentKey={e.agent_pubkey} label={e.agent_pubkey ? labels.get(e.agent_pubkey) : null} provider={provider} />
+                  {e.via_fallback && (
+                    <>
+                      {' '}
+                      <span className="tag" data-via-fallback>
+                        via fallback
+                      </span>
+                    </>
+                  )}
                 </span>
                 {e.detail && <span className="ev-detail">{e.detail}</span>}
               </li>
@@ -398,6 +456,130 @@ function ContractDetail({ contract, provider, poolNames }: { contract: Contract;
         </dl>
       </div>
     </div>
+  );
+}
+
+/** Accept, after saying where it will be provisioned, or warning that its offering routes nowhere. */
+function AcceptDialog({ contract, pools, onClose }: { contract: Contract; pools: Map<string, Pool>; onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  // The offering's type names the pool that is missing when it routes nowhere.
+  const offering = useQuery({
+    queryKey: queryKeys.offering(contract.offering_id),
+    queryFn: ({ signal }) => c.call('getOffering', { params: { offering_id: contract.offering_id }, signal }),
+    enabled: contract.resolved_pool_id === null,
+  });
+  const accept = useMutation({
+    mutationFn: () => c.call('acceptContract', { params: { id: contract.contract_id } }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+      void qc.invalidateQueries({ queryKey: queryKeys.events(contract.contract_id) });
+      onClose();
+    },
+  });
+  const poolId = contract.routed_pool_id ?? contract.resolved_pool_id;
+  const pool = poolId ? pools.get(poolId) : undefined;
+  const fallback = pool?.fallback_pool_id ? pools.get(pool.fallback_pool_id) : undefined;
+  const paid = contract.payment_status === 'succeeded';
+  const region = contract.datacenter_region ?? offering.data?.datacenter_region ?? 'its region';
+  const type = offering.data?.provisioner_type;
+  return (
+    <Dialog
+      title={`Accept ${contract.offering_name ?? contract.offering_id} (${contract.contract_id.slice(0, 8)})?`}
+      onClose={onClose}
+      name="accept"
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="button" className="btn btn-primary" data-action="confirm-accept" disabled={accept.isPending} onClick={() => accept.mutate()}>
+            {accept.isPending ? 'Working…' : poolId ? 'Accept' : 'Accept anyway'}
+          </button>
+        </>
+      }
+    >
+      <p data-accept-effect>
+        The customer&apos;s order is accepted.{' '}
+        {poolId ? (
+          <>
+            {paid ? 'It is paid, so an agent of pool ' : 'Once the payment succeeds, an agent of pool '}
+            <b>{pool?.name ?? poolId}</b>
+            {paid ? ' can start building it at once.' : ' builds it.'}
+          </>
+        ) : paid ? (
+          'It is paid, so provisioning could start now, but no pool will take it.'
+        ) : (
+          'Once the payment succeeds it needs a pool to be built in, and none will take it.'
+        )}
+      </p>
+      {!poolId && (
+        <p className="notice notice-warn" role="alert" data-accept-no-pool>
+          Offering <span className="mono">{contract.offering_id}</span> routes to no pool: it names none and you have no{type ? ` ${type}` : ''} pool in region{' '}
+          <b>{region}</b>. Accepted and paid, the contract waits (shown as &quot;waiting: no pool&quot;) until you create a{type ? ` ${type}` : ''} pool in {region} or
+          set the offering&apos;s pool.
+        </p>
+      )}
+      {pool?.paused && (
+        <p className="notice notice-warn" data-accept-paused>
+          Pool <b>{pool.name}</b> is paused:{' '}
+          {fallback ? (
+            <>
+              the contract goes to its fallback pool <b>{fallback.name}</b> if an agent there can take it.
+            </>
+          ) : (
+            'the contract waits until you resume it.'
+          )}
+        </p>
+      )}
+      {pool && !pool.paused && pool.online_count === 0 && (
+        <p className="notice notice-warn" data-accept-offline>
+          No agent of pool <b>{pool.name}</b> is online now{fallback ? `; its fallback ${fallback.name} takes the work when no agent here can` : ''}.
+        </p>
+      )}
+      {accept.error && (
+        <p className="form-error" role="alert">
+          {errorMessage(accept.error)}
+        </p>
+      )}
+    </Dialog>
+  );
+}
+
+/** Reject: the order ends, for good. */
+function RejectDialog({ contract, onClose }: { contract: Contract; onClose: () => void }) {
+  const c = useClient();
+  const qc = useQueryClient();
+  const reject = useMutation({
+    mutationFn: () => c.call('rejectContract', { params: { id: contract.contract_id } }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: queryKeys.contracts });
+      onClose();
+    },
+  });
+  return (
+    <Dialog
+      title={`Reject ${contract.offering_name ?? contract.offering_id} (${contract.contract_id.slice(0, 8)})?`}
+      onClose={onClose}
+      name="reject"
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Keep it
+          </button>
+          <button type="button" className="btn btn-danger" data-action="confirm-reject" disabled={reject.isPending} onClick={() => reject.mutate()}>
+            {reject.isPending ? 'Working…' : 'Reject order'}
+          </button>
+        </>
+      }
+    >
+      <p>The customer&apos;s order is refused and the contract ends as rejected; nothing is built. This cannot be undone.</p>
+      {reject.error && (
+        <p className="form-error" role="alert">
+          {errorMessage(reject.error)}
+        </p>
+      )}
+    </Dialog>
   );
 }
 

@@ -1,6 +1,7 @@
-// CSV import: preview the file, send it, and on refusal show every bad row (nothing is imported
-// unless every row is valid: the server's import is all or nothing).
-import { useMemo, useState } from 'react';
+// CSV import: preview the file, send it, and on refusal show every error of every bad row (nothing
+// is imported unless every row is valid: the server's import is all or nothing). The preview wraps
+// long cells instead of clipping them; each error is on its own line and marks its cell.
+import { Fragment, useMemo, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { CsvImportResult, CsvRowError } from '@dc/core';
 import { parseCsvPreview } from '../api/csv.js';
@@ -12,6 +13,43 @@ import { downloadText } from '../lib/format.js';
 
 const COLUMNS = 'offering_id,name,product_type,datacenter_country,monthly_price,currency,provisioner_type,agent_pool_id,status,provisioner_config';
 const PREVIEW_ROWS = 200;
+
+/** The problem without a leading "field:" when the message already names the field shown beside it. */
+function problemText(e: CsvRowError): string {
+  return e.field && e.message.startsWith(`${e.field}:`) ? e.message.slice(e.field.length + 1).trim() : e.message;
+}
+
+/** A column name that may break after its underscores (datacenter_|country), so narrow columns stay whole. */
+function ColumnName({ name }: { name: string }) {
+  const parts = name.split('_');
+  return (
+    <>
+      {parts.map((p, i) => (
+        <Fragment key={i}>
+          {p}
+          {i < parts.length - 1 && (
+            <>
+              _<wbr />
+            </>
+          )}
+        </Fragment>
+      ))}
+    </>
+  );
+}
+
+/** One line per error: the field (or "row"), then the problem. */
+function ErrorLines({ errors }: { errors: CsvRowError[] }) {
+  return (
+    <ul className="cell-errors">
+      {errors.map((e, i) => (
+        <li key={i}>
+          <span className="mono">{e.field ?? 'row'}</span>: {problemText(e)}
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 export function CsvImportDialog({ onClose }: { onClose: () => void }) {
   const c = useClient();
@@ -81,6 +119,39 @@ export function CsvImportDialog({ onClose }: { onClose: () => void }) {
         </label>
       </div>
 
+      {run.error && (
+        <div className="error-box" role="alert" data-import-error>
+          <p>
+            <b>Nothing was imported.</b>{' '}
+            {rowErrors.length > 0
+              ? `${rowErrors.length} error(s) in ${errorsByLine.size} row(s), each listed here and marked in the preview below. Fix them and import again.`
+              : errorMessage(run.error)}
+          </p>
+          {rowErrors.length > 0 && (
+            // Every error of every row, also those of rows past the preview's first PREVIEW_ROWS.
+            <div className="dt-wrap dt-scroll">
+              <table className="dt dt-wrapcells" data-table="csv-errors">
+                <thead>
+                  <tr>
+                    <th className="num">Line</th>
+                    <th>Field</th>
+                    <th>Problem</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {rowErrors.map((e, i) => (
+                    <tr key={i} data-error-line={e.line} data-error-field={e.field ?? ''}>
+                      <td className="num">{e.line}</td>
+                      <td className="mono">{e.field ?? '—'}</td>
+                      <td>{problemText(e)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </div>
+      )}
       {preview && (
         <div className="csv-preview" data-csv-preview>
           <p className="muted">
@@ -88,19 +159,24 @@ export function CsvImportDialog({ onClose }: { onClose: () => void }) {
             {rowErrors.length ? (
               <>
                 {' '}
-                · <span className="bad">{errorsByLine.size} row(s) with errors</span>
+                ·{' '}
+                <span className="bad" data-error-summary>
+                  {rowErrors.length} error(s) in {errorsByLine.size} row(s)
+                </span>
               </>
             ) : null}
           </p>
           <div className="dt-wrap dt-scroll">
-            <table className="dt" data-table="csv-preview">
+            <table className="dt dt-wrapcells" data-table="csv-preview">
               <thead>
                 <tr>
                   <th className="num">Line</th>
                   {preview.header.map((h, i) => (
-                    <th key={i}>{h}</th>
+                    <th key={i}>
+                      <ColumnName name={h} />
+                    </th>
                   ))}
-                  <th>Problem</th>
+                  <th className="problem">Problem</th>
                 </tr>
               </thead>
               <tbody>
@@ -108,18 +184,23 @@ export function CsvImportDialog({ onClose }: { onClose: () => void }) {
                   <tr className="row-error" data-line={1}>
                     <td className="num">1</td>
                     <td colSpan={preview.header.length}>(header)</td>
-                    <td className="bad">{errorsByLine.get(1)!.map((e) => `${e.field ?? ''}: ${e.message}`).join('; ')}</td>
+                    <td className="bad problem">
+                      <ErrorLines errors={errorsByLine.get(1)!} />
+                    </td>
                   </tr>
                 )}
                 {preview.records.slice(0, PREVIEW_ROWS).map((r) => {
                   const errs = errorsByLine.get(r.line);
+                  const badFields = new Set((errs ?? []).map((e) => e.field));
                   return (
                     <tr key={r.line} className={errs ? 'row-error' : undefined} data-line={r.line}>
                       <td className="num">{r.line}</td>
-                      {preview.header.map((_, i) => (
-                        <td key={i}>{r.cells[i] ?? ''}</td>
+                      {preview.header.map((h, i) => (
+                        <td key={i} className={[badFields.has(h) ? 'cell-bad' : '', h === 'provisioner_config' ? 'cell-code' : ''].join(' ').trim() || undefined}>
+                          {r.cells[i] ?? ''}
+                        </td>
                       ))}
-                      <td className="bad">{errs ? errs.map((e) => `${e.field ?? 'row'}: ${e.message}`).join('; ') : ''}</td>
+                      <td className="bad problem">{errs ? <ErrorLines errors={errs} /> : ''}</td>
                     </tr>
                   );
                 })}
@@ -129,33 +210,6 @@ export function CsvImportDialog({ onClose }: { onClose: () => void }) {
         </div>
       )}
 
-      {run.error && (
-        <div className="error-box" role="alert" data-import-error>
-          <p>
-            <b>Nothing was imported.</b> {errorMessage(run.error)}
-          </p>
-          {rowErrors.length > 0 && (
-            <table className="dt" data-table="csv-errors">
-              <thead>
-                <tr>
-                  <th className="num">Line</th>
-                  <th>Field</th>
-                  <th>Problem</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rowErrors.slice(0, 200).map((e, i) => (
-                  <tr key={i} data-error-line={e.line}>
-                    <td className="num">{e.line}</td>
-                    <td className="mono">{e.field ?? '—'}</td>
-                    <td>{e.message}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-        </div>
-      )}
       {result && (
         <div className="notice notice-ok" role="status" data-import-result>
           Imported {result.imported} offering(s): {result.created} created, {result.updated} updated.

@@ -1,5 +1,7 @@
 // Create or edit an offering, including the explicit pool override (empty = auto by location).
-import { useState } from 'react';
+// Before saving it shows which pool the offering will route to (core's rule over the pools
+// loaded), and warns when it routes nowhere.
+import { useMemo, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import {
   COUNTRY,
@@ -18,7 +20,8 @@ import {
 } from '@dc/core';
 import { errorMessage } from '../api/client.js';
 import { queryKeys } from '../api/query-keys.js';
-import { ruleProps } from '../lib/forms.js';
+import { PRICE, ruleProps } from '../lib/forms.js';
+import { defaultProvisionerType, previewRoute, type RoutePreview } from '../lib/route-preview.js';
 import { useClient } from '../session.js';
 import { Dialog } from '../components/Dialog.js';
 
@@ -40,7 +43,7 @@ function toForm(o?: Offering): Form {
     name: o?.name ?? '',
     product_type: o?.product_type ?? 'compute',
     datacenter_country: o?.datacenter_country ?? '',
-    monthly_price: o ? String(o.monthly_price) : '',
+    monthly_price: o ? o.monthly_price.toFixed(2) : '',
     currency: o?.currency ?? 'EUR',
     provisioner_type: o?.provisioner_type ?? '',
     agent_pool_id: o?.agent_pool_id ?? '',
@@ -48,16 +51,86 @@ function toForm(o?: Offering): Form {
   };
 }
 
-export function OfferingDialog({ offering, pools, types, onClose }: { offering?: Offering; pools: Pool[]; types: string[]; onClose: () => void }) {
+/** The explicit pool's name, its region and type: what the Pool select and the preview show. */
+const poolText = (p: Pool) => `${p.name} (${p.location}, ${p.provisioner_type})`;
+
+/** The preview line under the form: the pool it will route to, or why it routes nowhere. */
+function RouteLine({ preview, explicitType, hasDefault }: { preview: RoutePreview; explicitType: boolean; hasDefault: boolean }) {
+  switch (preview.kind) {
+    case 'incomplete':
+      return preview.unknownCountry ? (
+        <p className="route-preview route-warn" data-route-preview="incomplete">
+          “{preview.unknownCountry}” is not a country code: {COUNTRY.rule}.
+        </p>
+      ) : (
+        <p className="route-preview muted" data-route-preview="incomplete">
+          Enter the country to see which pool this offering will route to.
+        </p>
+      );
+    case 'location':
+      return (
+        <p className="route-preview route-ok" data-route-preview="location">
+          Routes to pool <b data-route-pool={preview.pool.pool_id}>{preview.pool.name}</b>: the oldest {preview.type} pool in {preview.region} (auto by
+          location).
+        </p>
+      );
+    case 'explicit':
+      if (preview.typeMismatch) {
+        return (
+          <p className="route-preview route-warn" data-route-preview="type-mismatch">
+            ⚠ Pool <b>{preview.pool.name}</b> is a {preview.pool.provisioner_type} pool: a {preview.type} offering cannot use it. Set the provisioner type to{' '}
+            {preview.pool.provisioner_type}
+            {hasDefault ? ' (or Default)' : ''}, or choose another pool.
+          </p>
+        );
+      }
+      return (
+        <p className="route-preview route-ok" data-route-preview="explicit">
+          Routes to pool <b data-route-pool={preview.pool.pool_id}>{preview.pool.name}</b> (chosen explicitly).
+          {preview.otherRegion && (
+            <>
+              {' '}
+              <span className="warn">
+                Note: that pool serves {preview.pool.location}, the offering is in {preview.region}.
+              </span>
+            </>
+          )}
+        </p>
+      );
+    case 'none':
+      return (
+        <p className="route-preview route-warn" data-route-preview="none">
+          ⚠ Routes to no pool: there is no {preview.type} pool in {preview.region}
+          {preview.inRegion.length > 0 ? ` (it has ${preview.inRegion.map(poolText).join(', ')})` : ''}. Contracts for this offering would wait
+          ("waiting: no pool") until one exists. Create a {preview.type} pool in {preview.region} on the Pools page, or choose a pool
+          {explicitType && preview.inRegion.length > 0 ? ' or another provisioner type' : ''} here.
+        </p>
+      );
+  }
+}
+
+export function OfferingDialog({ offering, pools, types, onClose }: { offering?: Offering; pools: Pool[] | undefined; types: string[]; onClose: () => void }) {
   const c = useClient();
   const qc = useQueryClient();
   const [f, setF] = useState<Form>(() => toForm(offering));
   const set = (k: keyof Form) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
+  const known = pools ?? [];
+  const preview = useMemo(() => (pools ? previewRoute(f, pools) : null), [f, pools]);
+  const region = preview && preview.kind !== 'incomplete' ? preview.region : null;
+  const dflt = defaultProvisionerType(region, known, f.agent_pool_id || null);
+  const defaultLabel =
+    dflt.why === 'explicit'
+      ? `Default: ${dflt.type} (the chosen pool's type)`
+      : dflt.why === 'oldest'
+        ? `Default: ${dflt.type} (type of ${dflt.from!.name}, the oldest pool in ${region})`
+        : region
+          ? `Default: ${dflt.type} (no pool in ${region} yet)`
+          : `Default (the oldest pool's type in the region, else ${dflt.type})`;
 
   const save = useMutation({
     mutationFn: async () => {
-      const price = Number(f.monthly_price);
-      if (!/^\d{1,10}(\.\d{1,2})?$/.test(f.monthly_price.trim())) throw new Error('Monthly price must be a number with at most two decimals.');
+      const price = Number(f.monthly_price.trim());
+      if (!new RegExp(PRICE.pattern).test(f.monthly_price.trim())) throw new Error(`Monthly price: ${PRICE.rule}.`);
       if (!offering) {
         const body: OfferingCreate = {
           offering_id: f.offering_id.trim(),
@@ -68,7 +141,9 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
           currency: f.currency.trim().toUpperCase(),
           status: f.status,
           agent_pool_id: f.agent_pool_id || null,
-          ...(f.provisioner_type ? { provisioner_type: f.provisioner_type } : {}),
+          // Default is sent as the type the preview showed, so what is saved routes as shown. Until
+          // the pools are loaded the server applies the same rule itself.
+          ...(f.provisioner_type ? { provisioner_type: f.provisioner_type } : pools ? { provisioner_type: dflt.type } : {}),
         };
         return c.call('createOffering', { body });
       }
@@ -107,7 +182,7 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
             name="offering_id"
             required
             disabled={!!offering}
-            {...ruleProps(OFFERING_ID)}
+            {...ruleProps(OFFERING_ID, 'Offering ID')}
             value={f.offering_id}
             onChange={set('offering_id')}
             placeholder="vps-s-eu"
@@ -130,23 +205,23 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
         </label>
         <label className="field">
           <span>Country (ISO code)</span>
-          <input name="datacenter_country" required {...ruleProps(COUNTRY)} maxLength={2} value={f.datacenter_country} onChange={set('datacenter_country')} placeholder="DE" />
+          <input name="datacenter_country" required {...ruleProps(COUNTRY, 'Country')} maxLength={2} value={f.datacenter_country} onChange={set('datacenter_country')} placeholder="DE" />
         </label>
         <label className="field">
           <span>Monthly price</span>
-          <input name="monthly_price" required inputMode="decimal" value={f.monthly_price} onChange={set('monthly_price')} placeholder="5.00" />
+          <input name="monthly_price" required inputMode="decimal" {...ruleProps(PRICE, 'Monthly price')} value={f.monthly_price} onChange={set('monthly_price')} placeholder="5.00" />
         </label>
         <label className="field">
           <span>Currency</span>
-          <input name="currency" required {...ruleProps(CURRENCY)} maxLength={3} value={f.currency} onChange={set('currency')} />
+          <input name="currency" required {...ruleProps(CURRENCY, 'Currency')} maxLength={3} value={f.currency} onChange={set('currency')} />
         </label>
         <label className="field">
           <span>Pool</span>
           <select name="agent_pool_id" value={f.agent_pool_id} onChange={set('agent_pool_id')}>
             <option value="">Auto (by location)</option>
-            {pools.map((p) => (
+            {known.map((p) => (
               <option key={p.pool_id} value={p.pool_id}>
-                {p.name} ({p.location}, {p.provisioner_type})
+                {poolText(p)}
               </option>
             ))}
           </select>
@@ -154,7 +229,7 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
         <label className="field">
           <span>Provisioner type</span>
           <select name="provisioner_type" value={f.provisioner_type} onChange={set('provisioner_type')}>
-            {!offering && <option value="">Default (the pool's type, else proxmox)</option>}
+            {!offering && <option value="">{defaultLabel}</option>}
             {PROVISIONER_TYPES.map((t) => (
               <option key={t} value={t}>
                 {t}
@@ -172,6 +247,9 @@ export function OfferingDialog({ offering, pools, types, onClose }: { offering?:
             ))}
           </select>
         </label>
+        <div className="span-2" aria-live="polite">
+          {preview ? <RouteLine preview={preview} explicitType={!!f.provisioner_type} hasDefault={!offering} /> : <p className="route-preview muted">Loading your pools…</p>}
+        </div>
         {save.error && (
           <p className="form-error span-2" role="alert">
             {errorMessage(save.error)}

@@ -14,6 +14,7 @@ import { useSettled } from '../lib/debounce.js';
 import { Pager } from '../components/Pager.js';
 import { OfferingDialog } from './OfferingDialog.js';
 import { CsvImportDialog } from './CsvImportDialog.js';
+import { DeleteOfferingDialog } from './DeleteOfferingDialog.js';
 
 const col = createColumnHelper<Offering>();
 const DEFAULT_TYPES = ['compute', 'dedicated'];
@@ -45,7 +46,7 @@ function writeFilters(f: Filters): URLSearchParams {
   return p;
 }
 
-type Modal = { kind: 'new' } | { kind: 'edit'; offering: Offering } | { kind: 'import' } | null;
+type Modal = { kind: 'new' } | { kind: 'edit'; offering: Offering } | { kind: 'delete'; offering: Offering } | { kind: 'import' } | null;
 
 function PoolCell({ o, pools }: { o: Offering; pools: Map<string, Pool> }) {
   const resolved = o.resolved_pool_id ? pools.get(o.resolved_pool_id) : undefined;
@@ -149,9 +150,14 @@ export function OfferingsPage() {
         header: 'Actions',
         meta: { className: 'actions' },
         cell: (i) => (
-          <button type="button" className="btn btn-small" onClick={() => setModal({ kind: 'edit', offering: i.row.original })}>
-            Edit
-          </button>
+          <>
+            <button type="button" className="btn btn-small" onClick={() => setModal({ kind: 'edit', offering: i.row.original })}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-small btn-danger-text" data-action="delete" onClick={() => setModal({ kind: 'delete', offering: i.row.original })}>
+              Delete
+            </button>
+          </>
         ),
       }),
     ],
@@ -275,8 +281,9 @@ export function OfferingsPage() {
         }
       />
       <Pager page={page} pages={pages} onPage={(n) => setFilters((f) => ({ ...f, page: n }))} />
-      {modal?.kind === 'new' && <OfferingDialog pools={pools.data ?? []} types={types} onClose={() => setModal(null)} />}
-      {modal?.kind === 'edit' && <OfferingDialog offering={modal.offering} pools={pools.data ?? []} types={types} onClose={() => setModal(null)} />}
+      {modal?.kind === 'new' && <OfferingDialog pools={pools.data} types={types} onClose={() => setModal(null)} />}
+      {modal?.kind === 'edit' && <OfferingDialog offering={modal.offering} pools={pools.data} types={types} onClose={() => setModal(null)} />}
+      {modal?.kind === 'delete' && <DeleteOfferingDialog offering={modal.offering} onClose={() => setModal(null)} />}
       {modal?.kind === 'import' && <CsvImportDialog onClose={() => setModal(null)} />}
     </section>
   );

@@ -1,10 +1,12 @@
-// /dashboard/provider/pools/{pool_id}: provisioning statistics and charts, the pool's agents (live status) and pending setup tokens.
+// /dashboard/provider/pools/{pool_id}: provisioning statistics and charts, the pool's agents (live
+// status, drain state, health, leases against capacity) and pending setup tokens; pause or resume
+// the pool, drain, resume or reset an agent, each after a confirmation that says what it does.
 import { lazy, Suspense, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { AGENT_STATUSES, type AgentStatus, type PoolAgent, type PoolAgentListQuery, type SetupTokenInfo } from '@dc/core';
-import { usePendingTokens, usePool, usePoolAgents } from '../queries.js';
+import { AGENT_STATUSES, STATE_REASON_MAX, type AgentStatus, type PoolAgent, type PoolAgentListQuery, type SetupTokenInfo } from '@dc/core';
+import { usePendingTokens, usePool, usePoolAgents, usePools } from '../queries.js';
 import { useSettled } from '../lib/debounce.js';
 import { ApiError, errorMessage } from '../api/client.js';
 import { queryKeys } from '../api/query-keys.js';
@@ -12,9 +14,12 @@ import { useClient } from '../session.js';
 import { DataTable } from '../components/DataTable.js';
 import { ConfirmDialog } from '../components/Dialog.js';
 import { AGENT_STATUS_TEXT, Countdown, ErrorBox, RelativeTime, StatusBadge } from '../components/bits.js';
+import { formatRate, rateClass } from '../components/charts/format.js';
+import { absoluteTime, useClock } from '../lib/time.js';
+import { capacityText, coolingDown, fallbackWhen } from '../lib/fleet.js';
 import { AddAgentDialog } from './AddAgentDialog.js';
 import { PoolInventory } from './PoolInventory.js';
-import { DeletePoolDialog, PoolFormDialog } from './PoolDialogs.js';
+import { DeletePoolDialog, PausePoolDialog, PoolFormDialog } from './PoolDialogs.js';
 
 // The charts (uPlot) load in their own chunk after the page's tables.
 const PoolStats = lazy(async () => ({ default: (await import('../components/charts/PoolStats.js')).PoolStats }));
@@ -28,9 +33,72 @@ type Modal =
   | { kind: 'add-agent' }
   | { kind: 'edit' }
   | { kind: 'delete' }
+  | { kind: 'pause' }
   | { kind: 'revoke-agent'; agent: PoolAgent }
+  | { kind: 'drain' | 'resume' | 'reset-health'; agent: PoolAgent }
   | { kind: 'revoke-token'; token: SetupTokenInfo }
   | null;
+
+/** The agent's name in dialog titles: its label, else the start of its key. */
+const agentName = (a: PoolAgent) => a.label ?? `${a.agent_pubkey.slice(0, 12)}…`;
+
+/** Drain state: active, or draining with its reason and who set it; "drained" once it holds nothing. */
+function AgentState({ agent }: { agent: PoolAgent }) {
+  if (agent.state === 'active') {
+    return (
+      <span className="badge st-active" data-state="active">
+        <span className="dot" aria-hidden="true" />
+        active
+      </span>
+    );
+  }
+  return (
+    <span data-state="draining" title={agent.drained ? 'Draining and holding no lease: safe to stop' : 'Takes no new work; finishing what it holds'}>
+      <span className="badge st-draining">
+        <span className="dot" aria-hidden="true" />
+        {agent.drained ? 'drained' : 'draining'}
+      </span>
+      {agent.state_set_by && <span className="muted"> · by {agent.state_set_by === 'agent' ? 'the agent' : 'you'}</span>}
+      {agent.state_reason && (
+        <span className="state-reason" data-state-reason>
+          {' '}
+          · {agent.state_reason}
+        </span>
+      )}
+    </span>
+  );
+}
+
+/** Health: the running cool-down (until when) or the failures in a row, with Reset. */
+function AgentHealth({ agent, onReset }: { agent: PoolAgent; onReset: () => void }) {
+  const cooling = useClock((now) => coolingDown(agent.cooldown_until, now));
+  const failures = agent.consecutive_failures;
+  const reset = (
+    <button type="button" className="btn btn-small" data-action="reset-health" onClick={onReset}>
+      Reset
+    </button>
+  );
+  if (cooling) {
+    return (
+      <span className="bad" data-health="cooling">
+        cooling down until <time dateTime={agent.cooldown_until ?? undefined}>{absoluteTime(agent.cooldown_until).slice(11)}</time> (<Countdown iso={agent.cooldown_until} />)
+        {failures > 0 ? ` · ${failures} failed in a row` : ''} {reset}
+      </span>
+    );
+  }
+  if (failures > 0) {
+    return (
+      <span className="warn" data-health="failing">
+        {failures} failed in a row {reset}
+      </span>
+    );
+  }
+  return (
+    <span className="ok" data-health="ok">
+      ok
+    </span>
+  );
+}
 
 export function PoolDetailPage() {
   const { poolId = '' } = useParams();
@@ -51,6 +119,7 @@ export function PoolDetailPage() {
     ...(search ? { q: search } : {}),
   };
   const agentList = usePoolAgents(poolId, agentsQuery);
+  const pools = usePools();
   const agents = agentList.data?.items;
   // Labels of every agent seen on any page, for the orphan and ghost tables (which name agents by
   // key); a new map when a page brings new ones, so those tables re-render with them.
@@ -67,6 +136,20 @@ export function PoolDetailPage() {
       void qc.invalidateQueries({ queryKey: queryKeys.pools });
       setModal(null);
     },
+  });
+  const afterAgentChange = () => {
+    void qc.invalidateQueries({ queryKey: queryKeys.pool(poolId) });
+    void qc.invalidateQueries({ queryKey: queryKeys.pools });
+    setModal(null);
+  };
+  const setState = useMutation({
+    mutationFn: (a: { agent: PoolAgent; state: 'active' | 'draining'; reason: string | null }) =>
+      c.call('updateAgent', { params: { agent_pubkey: a.agent.agent_pubkey }, body: { state: a.state, reason: a.reason } }),
+    onSuccess: afterAgentChange,
+  });
+  const resetHealth = useMutation({
+    mutationFn: (a: PoolAgent) => c.call('resetAgentHealth', { params: { agent_pubkey: a.agent_pubkey } }),
+    onSuccess: afterAgentChange,
   });
   const revokeT = useMutation({
     mutationFn: (t: SetupTokenInfo) => c.call('revokeSetupToken', { params: { token_id: t.token_id } }),
@@ -87,6 +170,31 @@ export function PoolDetailPage() {
         id: 'status',
         header: 'Status',
         cell: (i) => <StatusBadge status={i.row.original.status} />,
+      }),
+      agentCol.accessor('state', {
+        id: 'state',
+        header: 'State',
+        cell: (i) => <AgentState agent={i.row.original} />,
+      }),
+      agentCol.accessor('consecutive_failures', {
+        id: 'health',
+        header: 'Health',
+        cell: (i) => (i.row.original.status === 'revoked' ? <span className="muted">—</span> : <AgentHealth agent={i.row.original} onReset={() => setModal({ kind: 'reset-health', agent: i.row.original })} />),
+      }),
+      // Live leases (builds and teardowns) against the limit its heartbeat sets.
+      agentCol.accessor('live_leases', {
+        id: 'leases',
+        header: 'Leases',
+        meta: { className: 'num' },
+        cell: (i) => (
+          <span title="Live leases it holds now (builds and teardowns) / its max_concurrent (∞ when it sets none)">{capacityText(i.row.original)}</span>
+        ),
+      }),
+      agentCol.accessor((a) => a.success_rate_24h ?? -1, {
+        id: 'success_rate_24h',
+        header: 'Success 24 h',
+        meta: { className: 'num' },
+        cell: (i) => <span className={rateClass(i.row.original.success_rate_24h)}>{formatRate(i.row.original.success_rate_24h)}</span>,
       }),
       agentCol.accessor((a) => a.version ?? '', { id: 'version', header: 'Version', cell: (i) => i.getValue() || <span className="muted">—</span> }),
       // Machines that exist (provisioned, terminating, termination failed) that the agent built and owns.
@@ -126,16 +234,32 @@ export function PoolDetailPage() {
         id: 'actions',
         header: 'Actions',
         meta: { className: 'actions' },
-        cell: (i) =>
-          i.row.original.status === 'revoked' ? (
-            <span className="muted">
-              revoked <RelativeTime iso={i.row.original.revoked_at} />
-            </span>
-          ) : (
-            <button type="button" className="btn btn-small btn-danger-text" onClick={() => setModal({ kind: 'revoke-agent', agent: i.row.original })}>
-              Revoke
-            </button>
-          ),
+        cell: (i) => {
+          const a = i.row.original;
+          if (a.status === 'revoked') {
+            return (
+              <span className="muted">
+                revoked <RelativeTime iso={a.revoked_at} />
+              </span>
+            );
+          }
+          return (
+            <>
+              {a.state === 'active' ? (
+                <button type="button" className="btn btn-small" data-action="drain" onClick={() => setModal({ kind: 'drain', agent: a })}>
+                  Drain
+                </button>
+              ) : (
+                <button type="button" className="btn btn-small" data-action="resume" onClick={() => setModal({ kind: 'resume', agent: a })}>
+                  Resume
+                </button>
+              )}
+              <button type="button" className="btn btn-small btn-danger-text" data-action="revoke" onClick={() => setModal({ kind: 'revoke-agent', agent: a })}>
+                Revoke
+              </button>
+            </>
+          );
+        },
       }),
     ],
     [],
@@ -172,6 +296,8 @@ export function PoolDetailPage() {
   }
   const p = pool.data;
   const filtered = !!(statusFilter || search);
+  const fallback = p?.fallback_pool_id ? (pools.data ?? []).find((x) => x.pool_id === p.fallback_pool_id) : undefined;
+  const fallbackName = p?.fallback_pool_id ? (fallback?.name ?? p.fallback_pool_id) : null;
 
   return (
     <section>
@@ -181,9 +307,18 @@ export function PoolDetailPage() {
         </Link>
         <span className="muted">/</span>
         <h1>Pool: {p?.name ?? poolId}</h1>
+        {p?.paused && (
+          <span className="badge st-paused" data-paused title="No new provisioning starts here; teardowns continue">
+            <span className="dot" aria-hidden="true" />
+            paused
+          </span>
+        )}
         <span className="spacer" />
         {p && (
           <>
+            <button type="button" className="btn" data-action={p.paused ? 'resume-pool' : 'pause-pool'} onClick={() => setModal({ kind: 'pause' })}>
+              {p.paused ? 'Resume pool' : 'Pause pool'}
+            </button>
             <button type="button" className="btn" onClick={() => setModal({ kind: 'edit' })}>
               Edit
             </button>
@@ -225,6 +360,22 @@ export function PoolDetailPage() {
           >
             Teardowns waiting: <b data-teardowns-waiting={p.teardowns_waiting}>{p.teardowns_waiting}</b>
           </span>
+          <span data-fallback>
+            Fallback:{' '}
+            {p.fallback_pool_id ? (
+              <>
+                <Link to={`/provider/pools/${encodeURIComponent(p.fallback_pool_id)}`}>
+                  <b>{fallbackName}</b>
+                </Link>{' '}
+                <span className="muted">
+                  {fallbackWhen(p.fallback_after_seconds)}
+                  {p.fallback_cross_region ? ' · any region' : ''}
+                </span>
+              </>
+            ) : (
+              <b className="muted">none</b>
+            )}
+          </span>
           <span className={p.orphans.length > 0 ? 'warn' : undefined}>
             Orphans: <b>{p.orphans.length}</b>
           </span>
@@ -244,7 +395,7 @@ export function PoolDetailPage() {
       <div className="section-head">
         <h2>Agents</h2>
         <span className="muted">
-          {p ? `${p.agents_count} active` : ''}
+          {p ? `${p.agents_count} ${p.agents_count === 1 ? 'agent' : 'agents'} (revoked not counted)` : ''}
           {agentList.data && filtered ? ` · ${agentList.data.total} match` : ''}
           {agentList.isPlaceholderData ? ' · loading' : ''}
         </span>
@@ -324,9 +475,43 @@ export function PoolDetailPage() {
       {modal?.kind === 'add-agent' && p && <AddAgentDialog pool={p} onClose={() => setModal(null)} />}
       {modal?.kind === 'edit' && p && <PoolFormDialog pool={p} onClose={() => setModal(null)} />}
       {modal?.kind === 'delete' && p && <DeletePoolDialog pool={p} onClose={() => setModal(null)} onDeleted={() => navigate('/provider/pools')} />}
+      {modal?.kind === 'pause' && p && <PausePoolDialog pool={p} fallbackName={fallbackName} onClose={() => setModal(null)} />}
+      {(modal?.kind === 'drain' || modal?.kind === 'resume') && (
+        <AgentStateDialog
+          agent={modal.agent}
+          drain={modal.kind === 'drain'}
+          busy={setState.isPending}
+          error={setState.error ? errorMessage(setState.error) : null}
+          onConfirm={(reason) => setState.mutate({ agent: modal.agent, state: modal.kind === 'drain' ? 'draining' : 'active', reason })}
+          onClose={() => {
+            setState.reset();
+            setModal(null);
+          }}
+        />
+      )}
+      {modal?.kind === 'reset-health' && (
+        <ConfirmDialog
+          title={`Reset the health of ${agentName(modal.agent)}?`}
+          confirmLabel="Reset health"
+          busy={resetHealth.isPending}
+          error={resetHealth.error ? errorMessage(resetHealth.error) : null}
+          onConfirm={() => resetHealth.mutate(modal.agent)}
+          onClose={() => {
+            resetHealth.reset();
+            setModal(null);
+          }}
+        >
+          <p data-reset-effect>
+            {coolingDown(modal.agent.cooldown_until, Date.now())
+              ? `Ends its cool-down (until ${absoluteTime(modal.agent.cooldown_until).slice(11)}) and clears its failures in a row: it can take new work at once.`
+              : `Clears its ${modal.agent.consecutive_failures} failure${modal.agent.consecutive_failures === 1 ? '' : 's'} in a row, so it does not cool down at the next one.`}{' '}
+            If what made it fail is not fixed, it cools down again after the same number of failures.
+          </p>
+        </ConfirmDialog>
+      )}
       {modal?.kind === 'revoke-agent' && (
         <ConfirmDialog
-          title={`Revoke agent ${modal.agent.label ?? modal.agent.agent_pubkey.slice(0, 12)}?`}
+          title={`Revoke agent ${agentName(modal.agent)}?`}
           confirmLabel="Revoke agent"
           danger
           busy={revokeA.isPending}
@@ -361,5 +546,44 @@ export function PoolDetailPage() {
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/** Drain (with an optional reason) or resume one agent, saying what will happen. */
+function AgentStateDialog(p: { agent: PoolAgent; drain: boolean; busy: boolean; error: string | null; onConfirm: (reason: string | null) => void; onClose: () => void }) {
+  const [reason, setReason] = useState('');
+  const a = p.agent;
+  return (
+    <ConfirmDialog
+      title={`${p.drain ? 'Drain' : 'Resume'} agent ${agentName(a)}?`}
+      confirmLabel={p.drain ? 'Drain agent' : 'Resume agent'}
+      busy={p.busy}
+      error={p.error}
+      onConfirm={() => p.onConfirm(p.drain ? reason.trim() || null : null)}
+      onClose={p.onClose}
+    >
+      {p.drain ? (
+        <>
+          <p data-drain-effect>
+            It takes no new work, finishes what it holds. Nothing is cancelled and it stays registered; other agents of the pool (or its fallback) take the
+            waiting contracts.
+          </p>
+          <p className="muted" data-drain-holds>
+            {a.live_leases === 0
+              ? 'It holds no lease now, so it reads drained at once: safe to stop for maintenance.'
+              : `It holds ${a.live_leases} lease${a.live_leases === 1 ? '' : 's'} now; it reads drained when ${a.live_leases === 1 ? 'that ends' : 'they end'}, then it is safe to stop.`}
+          </p>
+          <label className="field">
+            <span>Reason (optional, shown in the agents table)</span>
+            <input name="reason" value={reason} maxLength={STATE_REASON_MAX} placeholder="kernel update" onChange={(e) => setReason(e.target.value)} autoFocus />
+          </label>
+        </>
+      ) : (
+        <p data-drain-effect>
+          It takes new work again.
+          {a.state_set_by === 'agent' ? ' The agent drained itself (dc-agent drain); resuming here overrides that.' : ''}
+        </p>
+      )}
+    </ConfirmDialog>
   );
 }

@@ -5,15 +5,19 @@ import { PROVIDER_NAME_MAX } from '@dc/core';
 import { queryKeys } from '../api/query-keys.js';
 import { useClient, useSession } from '../session.js';
 import { ErrorBox } from '../components/bits.js';
+import { SignOutButton } from '../components/SignOut.js';
 
 export function RegisterPage() {
   const client = useClient();
-  const { signOut } = useSession();
+  const { registered } = useSession();
   const qc = useQueryClient();
   const [name, setName] = useState('');
   const register = useMutation({
     mutationFn: (n: string) => client.call('putProvider', { body: { name: n } }),
-    onSuccess: (p) => qc.setQueryData(queryKeys.provider, p),
+    onSuccess: async (p) => {
+      qc.setQueryData(queryKeys.provider, p);
+      await registered();
+    },
   });
   return (
     <div className="signin">
@@ -34,9 +38,7 @@ export function RegisterPage() {
         <button type="submit" className="btn btn-primary" disabled={register.isPending || name.trim() === ''}>
           Register
         </button>{' '}
-        <button type="button" className="btn" onClick={() => signOut()}>
-          Use another key
-        </button>
+        <SignOutButton label="Use another key" className="btn" />
       </form>
       <ErrorBox error={register.error} />
     </div>

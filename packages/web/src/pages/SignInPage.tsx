@@ -75,7 +75,8 @@ export function SignInPage({ error }: { error?: string | undefined }) {
             data-action="continue"
             onClick={() => {
               setBusy(true);
-              signIn(step.key).catch((e) => {
+              // A key made a moment ago cannot be registered: the registration form comes without asking.
+              signIn(step.key, { fresh: true }).catch((e) => {
                 fail(e);
                 setBusy(false);
               });
