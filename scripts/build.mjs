@@ -1,11 +1,11 @@
-// Builds every workspace: TypeScript project references first (core, server, agent), then each
+// Builds every workspace: TypeScript project references first (core, server, agent, cli), then each
 // workspace's own "build" script (the agent bundle, the dashboard). `--if-missing` skips a
 // workspace build whose output already exists (used by `npm start`).
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const ifMissing = process.argv.includes('--if-missing');
-const order = ['core', 'testkit', 'server', 'agent', 'web'];
+const order = ['core', 'testkit', 'server', 'agent', 'cli', 'web'];
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
