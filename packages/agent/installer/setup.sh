@@ -160,6 +160,8 @@ EOF
   say "installed $("$bin" --version) to $lib_dir (launcher $bin)"
 
   # ---- setup -------------------------------------------------------------------------------
+  # Parents (…/etc under a prefix) get the usual 0755; only the config directory itself is private.
+  (umask 022 && mkdir -p "$(dirname "$conf_dir")")
   umask 077
   mkdir -p "$conf_dir"
   chmod 0700 "$conf_dir"

@@ -24,7 +24,9 @@ import { notifyWork } from '../src/store/work-notify.js';
 
 const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const REPLICAS = 3;
-const TTL_SECONDS = 5;
+// Long enough that no lease expires on a loaded machine: an expiry counts toward a cool-down, and
+// this drill cools down only the broken agent.
+const TTL_SECONDS = 20;
 const OFFLINE_AFTER_SECONDS = 10;
 const FALLBACK_AFTER_SECONDS = 3;
 const EU_CONTRACTS = 700;
@@ -331,14 +333,19 @@ test('fleet operations: drain, cool-down, capacity-aware wake-ups and fallback p
       `SELECT count(*)::int AS n FROM contract_sign_requests WHERE contract_id = ANY($1) AND provisioned_by = ANY($2)`,
       [backIds, home.map((w) => w.agent.publicKey)],
     );
+    const cooling = (await db.query<{ label: string }>(
+      `SELECT label FROM provider_agent_delegations WHERE provider_pubkey = $1 AND cooldown_until > now() ORDER BY label`, [pk],
+    )).rows.map((r) => r.label);
     const report = {
       contracts: total,
+      cooling_down: cooling,
       drain: { grants_before: drainee.grants, late_grants: lateGrants },
       broken: { grants_at_drain: brokenGrantsAtDrain, grants: broken.grants, failed: brokenFailed },
       capacity: { cap: cap.map((x) => `${x.name}: ${x.grants} (${(x.share * 100).toFixed(0)}%)`), fcfs: fcfs.map((x) => `${x.name}: ${x.grants} (${(x.share * 100).toFixed(0)}%)`), distance_cap: distance(cap).toFixed(3), distance_fcfs: distance(fcfs).toFixed(3) },
       fallback: { away_granted_via_fallback: awayVia, spare_via_fallback_by_worker: spareGrantsAway, back_provisioned_at_home: backHome, of: APAC_CONTRACTS },
     };
     console.log(`# fleet drill ${JSON.stringify(report)}`);
+    assert.deepEqual(cooling, ['eu-broken'], 'only the broken agent cooled down');
     assert.ok(awayVia >= APAC_CONTRACTS, 'contracts of the stopped pool were granted via its fallback');
     assert.equal(backHome, APAC_CONTRACTS, 'once its agents returned, the pool kept its contracts');
     assert.ok(distance(cap) < distance(fcfs), `capacity-aware wake-ups spread closer to 1:2:4 than first come, first served (${report.capacity.distance_cap} vs ${report.capacity.distance_fcfs})`);
