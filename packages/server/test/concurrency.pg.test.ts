@@ -24,14 +24,10 @@ const TTL_SECONDS = 3;
 const REPLICAS = 3;
 const CONTRACTS = Number(process.env.CONCURRENCY_CONTRACTS ?? 2000);
 // Provisioning, plus a third of the machines torn down and one grace period waited out.
-const RUN_DEADLINE_MS = 230_000;
+const RUN_DEADLINE_MS = 300_000;
 // Longer than any heartbeat gap of a live agent here (a SIGKILLed worker's restart, the API
 // replica's restart under load), so only the agent killed for good loses its teardowns.
 const GRACE_SECONDS = 30;
-// KNOWN BUG (open, 2026-12-02): since the fleet-operations claim transaction, a SIGKILLed API replica
-// restarted under this load took 15 s, 82 s, and once did not become ready within 90 s. Until that is
-// found, the replica kill runs only with CONCURRENCY_KILL_REPLICA=1; the kills of agents and the rest stay.
-const KILL_REPLICA = process.env.CONCURRENCY_KILL_REPLICA === '1';
 
 // Pools in creation order (the oldest pool of a location and type receives location-routed
 // offerings; eu-proxmox-2 is younger than eu-proxmox and only gets offerings that name it).
@@ -80,7 +76,7 @@ interface Worker {
   exitError: string | null;
 }
 
-test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and restarts', { skip: serverUrl() ? false : 'needs TEST_DATABASE_URL (PostgreSQL)', timeout: 330_000 }, async () => {
+test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and restarts', { skip: serverUrl() ? false : 'needs TEST_DATABASE_URL (PostgreSQL)', timeout: 400_000 }, async () => {
   const t0 = Date.now();
   const children = new Set<ChildProcess>();
   let stopped = false; // set when the test ends: no more (re)starts
@@ -252,6 +248,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     let workerRenewals = 0;
     let workerFailures = 0;
     let apiRestartedAt = 0;
+    let replicaDownSeconds = 0;
     const startWorker = (w: Worker) => {
       if (stopped) return;
       w.killedByUs = false;
@@ -262,7 +259,9 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           DC_WORKER_ID: String(w.index),
           DC_AGENT_SEED: seedHex(w.agent.privateKey),
           DC_PROVIDER_PUBKEY: pk,
-          DC_API_URL: replicas[w.replica]!.url,
+          // Its own replica first, the others behind it as a load balancer would: while replica 1 is
+          // down (its start takes 15–30 s on these 2 busy cores) its agents are served elsewhere.
+          DC_API_URL: replicas.map((_, i) => replicas[(w.replica + i) % REPLICAS]!.url).join(','),
           DC_LOCK_TTL_SECONDS: String(TTL_SECONDS),
           DC_WORKER_CAP: String(1 + (w.index % 3)),
           // Teardowns can appear until the end (and wait out the grace period): the test stops the workers.
@@ -428,6 +427,8 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       if (deadWorker && (await settled())) break;
       if (Date.now() - tWork > RUN_DEADLINE_MS) {
         const left = await db.query(`SELECT status, count(*)::int AS n FROM contract_sign_requests WHERE provider_pubkey = $1 GROUP BY status`, [pk]);
+        console.log('# timeline: ' + timeline.join('; '));
+        console.log('# worker retries by cause: ' + JSON.stringify(Object.fromEntries([...retryWhy].sort((a, b) => b[1] - a[1]).slice(0, 10))));
         throw new Error(`workers did not finish within ${RUN_DEADLINE_MS} ms: ${JSON.stringify(left.rows)}; running: ${workers.filter((w) => !w.done).map((w) => w.index)}; ended ${triggered.size}/${toEnd.size}, dead worker ${deadWorker?.index}`);
       }
       await sleep(200);
@@ -456,10 +457,11 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           timeline.push(`${((deadAt - tWork) / 1000).toFixed(1)}s SIGKILL worker ${victim.index} for good at ${(progress * 100).toFixed(0)}%`);
         }
       }
-      if (KILL_REPLICA && apiRestart === null && progress >= 0.35) {
+      if (apiRestart === null && progress >= 0.35) {
         const r = replicas[1]!;
         timeline.push(`${((Date.now() - tWork) / 1000).toFixed(1)}s SIGKILL replica 1 at ${(progress * 100).toFixed(0)}%`);
         apiRestart = (async () => {
+          const killedAt = Date.now();
           r.proc?.kill('SIGKILL');
           await sleep(500);
           startReplica(r);
@@ -468,6 +470,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           await waitReady(r.url, { timeoutMs: 90_000 });
           apiRestarts++;
           apiRestartedAt = Date.now();
+          replicaDownSeconds = (apiRestartedAt - killedAt) / 1000;
           timeline.push(`${((apiRestartedAt - tWork) / 1000).toFixed(1)}s replica 1 ready again`);
         })().catch((err: Error) => {
           apiRestartError = err;
@@ -657,6 +660,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       worker_sigkills: kills,
       worker_starts: workers.reduce((a, w) => a + w.starts, 0),
       api_replica_sigkill_restarts: apiRestarts,
+      replica_kill_to_ready_seconds: replicaDownSeconds,
       setup_seconds: (tSetup - t0) / 1000,
       replicas_ready_seconds: (tReady - t0) / 1000,
       work_seconds_including_idle_exit: seconds,
@@ -696,7 +700,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     assert.ok(deadWorker, 'one agent was killed for good');
     assert.ok(teardownsByOthers > 0, "the dead agent's machines were torn down by its pool after the grace period");
     assert.ok(kills >= 5, `at least 5 agents killed mid-run (${kills})`);
-    assert.equal(apiRestarts, KILL_REPLICA ? 1 : 0, 'one API replica restarted when asked');
+    assert.equal(apiRestarts, 1, 'one API replica restarted');
     assert.ok((counts.expired ?? 0) > 0, 'some leases expired (long work without renewal, killed agents)');
     assert.ok(figures.renewals_by_lock > 0, 'long work renewed its lease');
     // "deadlock detected" here has been the lease sweeper: one multi-row UPDATE per replica, run by

@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { ENDPOINTS, type Endpoint } from '@dc/core';
 import { generateIdentity } from '@dc/core/node';
+import { sleep } from '@dc/testkit';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { agentCall, call, providerWithPool, registerAgent, startHarness, type Harness } from './helpers.js';
+import { PostgresDb } from '../src/db/db.js';
+import { agentCall, call, providerWithPool, registerAgent, serverUrl, startHarness, type Harness } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
@@ -218,6 +220,24 @@ describe('operational endpoints', () => {
       await h.db.query(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, [last.version, last.name]);
     }
     assert.equal((await call(h, null, 'GET', '/readyz')).status, 200);
+  });
+
+  test('/readyz answers while every connection of the request pool is busy (a replica restarted under load)', { skip: serverUrl() ? false : 'PGlite has no connection pool: a probe is a query' }, async () => {
+    assert.ok(h.db instanceof PostgresDb);
+    const pool = h.db.pool;
+    const held = await Promise.all(Array.from({ length: pool.options.max }, () => pool.connect()));
+    try {
+      assert.equal(pool.idleCount, 0, 'the request pool is exhausted');
+      const queued = h.db.query(`SELECT 1`); // waits for a connection, as requests do under load
+      const ready = await Promise.race([call(h, null, 'GET', '/readyz'), sleep(15_000).then(() => null)]);
+      assert.ok(ready, '/readyz waited behind the request pool');
+      assert.equal(ready.status, 200);
+      assert.equal(pool.waitingCount, 1, 'the request still waits: the probe used a connection of its own');
+      held.pop()!.release();
+      await queued;
+    } finally {
+      for (const c of held) c.release();
+    }
   });
 
   test('/metrics is Prometheus text with dc_http_requests_total and dc_agent_heartbeats_total', async () => {

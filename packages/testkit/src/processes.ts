@@ -30,16 +30,18 @@ export function envWithoutDc(): Record<string, string | undefined> {
 export async function waitReady(url: string, opts: { timeoutMs?: number; failed?: () => string | null } = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
   for (;;) {
     const why = opts.failed?.();
     if (why) throw new Error(why);
     try {
       const r = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
       if (r.status === 200) return;
-    } catch {
-      // not listening yet
+      last = `${r.status} ${(await r.text()).slice(0, 200)}`;
+    } catch (err) {
+      last = (err as Error).name === 'TimeoutError' ? 'no answer within 2000 ms' : 'not listening';
     }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms (last probe: ${last})`);
     await sleep(100);
   }
 }

@@ -35,6 +35,11 @@ export interface Db extends Queryable {
   listen(channel: string, onNotify: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   /** False while the LISTEN connection is lost (wake-ups across replicas are not arriving). */
   readonly listening: boolean;
+  /**
+   * A small read for /readyz on a connection of its own: behind the request pool's queue, a
+   * replica busy serving (a restart under load) answered its probes too late and never looked ready.
+   */
+  probe<T = Record<string, unknown>>(sql: string): Promise<QueryResult<T>>;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,7 @@ export interface PostgresOptions {
 export class PostgresDb implements Db {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  private readonly probePool: pg.Pool;
   private readonly listenUrl: string;
   private readonly prepared: boolean;
   private readonly applicationName: string;
@@ -116,7 +122,17 @@ export class PostgresDb implements Db {
       // A peer that vanished (failover, cut network) is noticed on idle connections too.
       keepAlive: true,
     });
+    this.probePool = new pg.Pool({
+      connectionString,
+      max: 1,
+      types: pgTypes,
+      application_name: `${this.applicationName} probe`,
+      Client: ConnectTimeoutClient as unknown as new () => pg.ClientBase,
+      keepAlive: true,
+    });
     // A connection lost while idle must not crash the process; the pool replaces it.
+    this.probePool.on('error', () => {});
+    this.probePool.on('connect', (client) => client.on('error', () => {}));
     this.pool.on('error', () => {});
     // Nor while checked out between two queries (pg emits 'error' on the client then, and an
     // unlistened 'error' event kills the process): the next query on it fails and it is dropped.
@@ -134,6 +150,15 @@ export class PostgresDb implements Db {
   async query<T>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<QueryResult<T>> {
     try {
       const r = await this.pool.query(this.statement(sql, params, opts));
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  async probe<T>(sql: string): Promise<QueryResult<T>> {
+    try {
+      const r = await this.probePool.query(sql);
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     } catch (err) {
       throw translate(err);
@@ -275,7 +300,7 @@ export class PostgresDb implements Db {
     const l = this.listener;
     this.listener = null;
     if (l) await l.end().catch(() => {});
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.probePool.end()]);
   }
 }
 
@@ -296,6 +321,11 @@ export class PgliteDb implements Db {
 
   async exec(sql: string): Promise<void> {
     await this.pg.exec(sql);
+  }
+
+  /** PGlite runs one statement at a time anyway: a probe is a query. */
+  probe<T>(sql: string): Promise<QueryResult<T>> {
+    return this.query<T>(sql);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
