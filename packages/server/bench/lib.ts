@@ -9,6 +9,7 @@ import { COUNTRY_REGIONS } from '@dc/core';
 import { generateIdentity, type Identity } from '@dc/core/node';
 import type { SignedClient } from '@dc/testkit';
 import type { Db, Queryable } from '../src/db/db.js';
+import { refreshRoutes } from '../src/store/routing.js';
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 export const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -229,6 +230,7 @@ export async function seedProvider(db: Queryable, spec: { pools: { location: str
      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, country, region, typ)`,
     [pk, off.map((o) => o.id), off.map((o) => o.country), off.map((o) => o.region), off.map((o) => o.type)],
   );
+  await refreshRoutes(db, pk); // rows written with SQL: store their routes as the API would
   const ag = pools.flatMap((p) => p.agents.map((a) => ({ key: a.publicKey, pool: p.id })));
   await db.query(
     `INSERT INTO provider_agent_delegations (agent_pubkey, provider_pubkey, pool_id, permissions, label, issued_at, signature)

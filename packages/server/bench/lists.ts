@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { PgliteDb, PostgresDb, type Db, type Queryable } from '../src/db/db.js';
 import { startServer } from '../src/server.js';
 import { listOfferings } from '../src/store/offerings.js';
+import { refreshRoutes } from '../src/store/routing.js';
 import { pagePoolAgents } from '../src/store/pools.js';
 import { listProviderContracts } from '../src/store/contracts.js';
 import { QUICK, ms, operator, scratchDatabases, stats, sz } from './lib.js';
@@ -49,6 +50,7 @@ async function seed(db: Db, provider: string): Promise<{ pools: string[]; bigPoo
   );
   // Pinned offerings must match their pool's type.
   await db.query(`UPDATE provider_offerings o SET provisioner_type = p.provisioner_type FROM agent_pools p WHERE o.agent_pool_id = p.pool_id`);
+  await refreshRoutes(db, provider); // rows written with SQL: store their routes as the API would
   // One big pool of 1,000 agents, half of them heartbeating; two agents in every other pool.
   await db.query(
     `INSERT INTO provider_agent_delegations (agent_pubkey, provider_pubkey, pool_id, permissions, label, issued_at, signature)

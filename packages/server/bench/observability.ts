@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { PgliteDb, PostgresDb, type Db } from '../src/db/db.js';
 import { startServer } from '../src/server.js';
 import { poolStats, statsSql } from '../src/store/stats.js';
+import { refreshRoutes } from '../src/store/routing.js';
 import { poolGaugeRows } from '../src/store/pool-metrics.js';
 import { createMetrics } from '../src/metrics.js';
 import { registerPoolGauges } from '../src/pool-gauges.js';
@@ -57,6 +58,7 @@ async function seed(db: Db, provider: string): Promise<string[]> {
      FROM agent_pools p, generate_series(1, $2) k`,
     [provider, CFG.offeringsPerPool],
   );
+  await refreshRoutes(db, provider); // rows written with SQL: store their routes as the API would
   // Contracts over the last 7 days: 3 % waiting (accepted, paid), the rest provisioned.
   await db.query(
     `INSERT INTO contract_sign_requests (contract_id, provider_pubkey, offering_id, customer_pubkey, status, payment_status,

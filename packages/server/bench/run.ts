@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config.js';
 import { PgliteDb, PostgresDb } from '../src/db/db.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { pendingProvision, pendingProvisionSql, type LeasePolicy } from '../src/store/leases.js';
+import { refreshRoutes } from '../src/store/routing.js';
 import { benchDispatch, type DispatchResult } from './dispatch.js';
 import { benchHeartbeats, type HeartbeatResult } from './heartbeats.js';
 import {
@@ -419,6 +420,7 @@ async function benchLatency(env: Env): Promise<LatencyResult> {
      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, country, region, typ, pool, i)`,
     [pk, off.id, off.country, off.region, off.type, off.pool],
   );
+  await refreshRoutes(db, pk); // rows written with SQL: store their routes as the API would
   // Agents: delegations inserted directly, spread evenly over the pools.
   const agents = Array.from({ length: cfg.agents }, (_, k) => ({ id: generateIdentity(), pool: pools[k % pools.length]!.id }));
   await db.query(

@@ -52,6 +52,7 @@ describe('routing default: an offering without a pool or a type', () => {
     const p = await registeredProvider(h);
     const other = await registeredProvider(h);
     const foreign = await pool(other, 'old-manual', 'na', 'manual');
+    // created_at is moved with SQL (the API never changes it); offerings created afterwards route by it.
     await h.db.query(`UPDATE agent_pools SET created_at = now() - interval '10 days' WHERE pool_id = $1`, [foreign]);
     const first = await pool(p, 'na-proxmox', 'na', 'proxmox');
     const later = await pool(p, 'na-script', 'na', 'script');

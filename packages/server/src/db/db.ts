@@ -115,6 +115,9 @@ export class PostgresDb implements Db {
       max: opts.max ?? 16,
       types: pgTypes,
       application_name: this.applicationName,
+      // Named statements (the hot paths: QueryOptions.prepare) are planned once per connection. A
+      // custom plan per call cost the claim statement ~6 ms of planning for ~2 ms of execution.
+      ...(this.prepared && { options: '-c plan_cache_mode=force_generic_plan' }),
       // An unreachable host fails a request in seconds, not after the kernel's TCP timeout. Only
       // opening a connection is bounded: the pool's own timeout would also bound the wait for a
       // free connection and turn a busy replica's queueing into 503s.

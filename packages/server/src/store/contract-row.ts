@@ -3,7 +3,7 @@
 import type { ContractStatus, PaymentStatus } from '@dc/core';
 import type { Queryable } from '../db/db.js';
 import { notFound } from '../errors.js';
-import { RESOLVED_POOL_ID, ROUTED_TO_ME, ROUTE_JOIN, fallbackRoutesCte, meCte, routedViaFallbackSql } from './routing.js';
+import { fallbackRoutesCte, routedTo, routedViaFallbackSql } from './routing.js';
 
 /** Core's Contract, selected from contractFrom(). */
 export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id, c.customer_pubkey, c.status, c.payment_status,
@@ -12,11 +12,11 @@ export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id
   CASE WHEN c.next_attempt_at > now() THEN c.next_attempt_at END AS next_attempt_at,
   c.last_error, c.provisioned_by, prov_d.label AS provisioned_by_label, c.provisioned_at, c.instance_details,
   c.provisioned_pool_id, c.teardown_owner, c.host_scope, c.teardown_handed_off, c.terminated_at, c.terminated_by,
-  c.ssh_pubkey, c.instance_config, o.name AS offering_name, o.datacenter_region, ${RESOLVED_POOL_ID} AS resolved_pool_id,
-  ${RESOLVED_POOL_ID} AS routed_pool_id, lease_pool_d.pool_id AS lease_pool_id`;
+  c.ssh_pubkey, c.instance_config, o.name AS offering_name, o.datacenter_region, o.route_pool_id AS resolved_pool_id,
+  o.route_pool_id AS routed_pool_id, lease_pool_d.pool_id AS lease_pool_id`;
 
 /**
- * FROM clause for CONTRACT_COLUMNS: contract `c`, its offering `o`, its route and the labels of
+ * FROM clause for CONTRACT_COLUMNS: contract `c`, its offering `o` (with the stored route) and the labels of
  * the lock holder and the provisioning agent. `source` may be a CTE of updated rows (RETURNING *).
  * The label joins are primary-key probes, and PostgreSQL drops them from queries that select no
  * label (a unique LEFT JOIN whose columns are unused), so work notices pay nothing for them.
@@ -24,7 +24,6 @@ export const CONTRACT_COLUMNS = `c.contract_id, c.provider_pubkey, c.offering_id
 export function contractFrom(source = 'contract_sign_requests'): string {
   return `${source} c
   LEFT JOIN provider_offerings o ON o.provider_pubkey = c.provider_pubkey AND o.offering_id = c.offering_id
-  ${ROUTE_JOIN}
   LEFT JOIN provider_agent_delegations lock_d ON lock_d.agent_pubkey = c.provisioning_lock_agent
   LEFT JOIN provider_agent_delegations prov_d ON prov_d.agent_pubkey = c.provisioned_by
   LEFT JOIN provider_agent_delegations lease_pool_d ON lease_pool_d.agent_pubkey = c.lease_agent`;
@@ -102,13 +101,13 @@ export async function lockContract(tx: Queryable, id: string, scope: Scope, rout
   }
   const pooled = route?.pool != null;
   if (pooled) params.push(route!.pool, route!.offlineAfterSeconds);
-  const routing = pooled
-    ? `${ROUTED_TO_ME} OR ${routedViaFallbackSql(false)} AS routed, ${ROUTED_TO_ME} OR ${routedViaFallbackSql(true)} AS routed_now,
-       ${ROUTED_TO_ME} AS routed_own`
-    : 'true AS routed, true AS routed_now, true AS routed_own';
   const [poolParam, offlineParam] = [`$${params.length - 1}`, `$${params.length}`];
+  const own = `COALESCE(${routedTo(poolParam)}, false)`;
+  const routing = pooled
+    ? `${own} OR ${routedViaFallbackSql(false)} AS routed, ${own} OR ${routedViaFallbackSql(true)} AS routed_now, ${own} AS routed_own`
+    : 'true AS routed, true AS routed_now, true AS routed_own';
   const r = await tx.query<LockedContract>(
-    `${pooled ? `WITH ${meCte(poolParam)}, ${fallbackRoutesCte(poolParam, offlineParam)}` : ''}
+    `${pooled ? `WITH ${fallbackRoutesCte(poolParam, offlineParam)}` : ''}
      SELECT c.contract_id, c.provider_pubkey, c.status, c.payment_status, c.provisioning_lock_agent AS lock_agent,
        (c.provisioning_lock_agent IS NOT NULL AND c.provisioning_lock_expires_at > now()) AS lock_live,
        c.provisioning_lock_token AS token, c.lease_agent, c.lease_outcome, c.attempts,

@@ -2,7 +2,7 @@
 // makes goes through `transition`, and the statements that change a status inside one SQL
 // statement (claim, lease expiry, the one-statement `provisioned`, revocation) build their
 // conditions and CASE expressions here from the same table, so SQL and table cannot drift.
-import { CONTRACT_STATUSES, TEARDOWN_STATUSES, nextStatus, workActionOf, type ContractAction, type ContractStatus, type WorkAction } from '@dc/core';
+import { CONTRACT_ACTIONS as ACTIONS, CONTRACT_STATUSES, TEARDOWN_STATUSES, nextStatus, workActionOf, type ContractAction, type ContractStatus, type WorkAction } from '@dc/core';
 import { DomainError, fail } from '../errors.js';
 
 /** The status `action` moves a `from` contract to, or null where the server refuses it. */
@@ -61,4 +61,29 @@ export function teardownGrantableSql(c = 'c'): string {
 /** SQL expression: the work action of a contract whose status is `column` (core workActionOf). */
 export function workActionSql(column = 'c.status'): string {
   return `CASE WHEN ${column} IN (${TEARDOWN_STATUSES.map(literal).join(', ')}) THEN 'terminate' ELSE 'provision' END`;
+}
+
+/**
+ * Statuses from which a contract can still become provision work (a status granted from, or one
+ * that leads to it): the contracts whose stored route (route_pool_id) is kept equal to the rule.
+ * A contract past them never needs its route again; its answers show its offering's.
+ */
+export const ROUTED_STATUSES: readonly ContractStatus[] = (() => {
+  const set = new Set(servedFrom('grant', 'provision'));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const s of CONTRACT_STATUSES) {
+      if (set.has(s) || workActionOf(s) !== 'provision') continue;
+      if (ACTIONS.some((a) => { const to = served(s, a); return to !== null && set.has(to); })) {
+        set.add(s);
+        grew = true;
+      }
+    }
+  }
+  return CONTRACT_STATUSES.filter((s) => set.has(s));
+})();
+
+/** SQL condition: `column` is one of ROUTED_STATUSES. */
+export function routedStatusSql(column = 'c.status'): string {
+  return `${column} IN (${ROUTED_STATUSES.map(literal).join(', ')})`;
 }

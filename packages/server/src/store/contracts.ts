@@ -17,13 +17,14 @@ async function readContract(db: Queryable, contractId: string): Promise<Contract
 
 export async function createContract(db: Db, customer: string, input: ContractCreate): Promise<Contract> {
   const id = randomUUID();
-  // FOR KEY SHARE on the offering: a concurrent delete (which takes FOR UPDATE) waits for us or
-  // we find the offering gone; either way no contract points at a deleted offering.
+  // FOR SHARE on the offering: a concurrent delete or route refresh (routing.ts) waits for us, or we
+  // wait for it and read the offering as it left it; no contract points at a deleted offering or
+  // keeps a stale route (a trigger copies the offering's route: migration 007).
   const r = await db.query(
     `INSERT INTO contract_sign_requests (contract_id, provider_pubkey, offering_id, customer_pubkey, ssh_pubkey, instance_config)
      SELECT $1, o.provider_pubkey, o.offering_id, $4, $5, $6::jsonb
      FROM provider_offerings o WHERE o.provider_pubkey = $2 AND o.offering_id = $3 AND o.status = 'active'
-     FOR KEY SHARE OF o`,
+     FOR SHARE OF o`,
     [id, input.provider_pubkey, input.offering_id, customer, input.ssh_pubkey ?? null, input.instance_config ? JSON.stringify(input.instance_config) : null],
   );
   if (r.rowCount === 0) {

@@ -27,7 +27,7 @@ import { DEFAULT_STICKY_GRACE_SECONDS } from '../config.js';
 import { CONTRACT_COLUMNS, CONTRACT_FROM, contractFrom, lockContract, type LockedContract } from './contract-row.js';
 import { allowedFromSql, grantableSql, offersWork, servedFrom, statusAfterSql, teardownGrantableSql, transition, workActionSql } from './contract-state.js';
 import { insertEventsSql, recordEvent } from './events.js';
-import { FALLBACK_OPEN, RESOLVED_POOL_ID, ROUTED_TO_ME, fallbackContractsFrom, fallbackRoutesCte, meCte } from './routing.js';
+import { FALLBACK_CONTRACTS_FROM, FALLBACK_OPEN, fallbackRoutesCte, routedTo } from './routing.js';
 import {
   DEFAULT_FLEET_POLICY, HEALTH_DIRTY_SQL, callerEligibilityCte, countAgentFailures, countAgentFailuresAfterCommit, lockAgent, mustRetryElsewhere,
   readEligibility, recordAgentSuccess, RETRY_ELSEWHERE, retryElsewhereCte, type FleetPolicy,
@@ -65,7 +65,7 @@ const fleetOf = (policy: LeasePolicy): FleetPolicy => policy.fleet ?? DEFAULT_FL
 const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, ${workActionSql()} AS action,
   CASE WHEN ${workActionSql()} = 'terminate' THEN COALESCE(c.provisioned_type, o.provisioner_type) ELSE o.provisioner_type END AS provisioner_type,
   o.provisioner_config,
-  (${workActionSql()} = 'provision' AND COALESCE(lease_pool_d.pool_id <> ${RESOLVED_POOL_ID}, false)) AS via_fallback`;
+  (${workActionSql()} = 'provision' AND COALESCE(lease_pool_d.pool_id <> c.route_pool_id, false)) AS via_fallback`;
 
 /** SQL: the host_scope the agent `agentParam` reported in its last heartbeat. */
 const agentScopeSql = (agentParam: string) =>
@@ -114,7 +114,7 @@ interface ProvisionSql {
  */
 function provisionCtes(s: ProvisionSql): string {
   const blocked = retryElsewhereCte({ agent: '$2', pool: s.pooled ? '$3' : null, provider: '$1', windowSeconds: s.retryWindow, offline: s.offline });
-  return `${s.pooled ? `${meCte('$3')}, ${fallbackRoutesCte('$3', s.offline)},` : ''} ${callerEligibilityCte('$2')}, ${blocked}`;
+  return `${s.pooled ? `${fallbackRoutesCte('$3', s.offline)},` : ''} ${callerEligibilityCte('$2')}, ${blocked}`;
 }
 
 /**
@@ -134,16 +134,16 @@ const NEW_GRANT = `(NOT ${MINE} AND (SELECT refusal FROM elig) IS NULL AND NOT $
 /**
  * SELECT (contract_id, created_at) of the provision contracts routed to the caller that satisfy
  * `who` (SQL over `c`), each part followed by `tail` (ORDER BY … LIMIT …). Pooled: those routed to
- * its pool (the offerings routed to it, then their contracts: contract_sign_requests_waiting_idx),
+ * its pool (their stored route: contract_sign_requests_route_idx, walked in grant order),
  * and those routed to a pool falling back to it once the chain rule lets them (its own leases
  * there whatever the timers: a holder renews); the second part costs nothing when no pool falls
  * back to the caller's. Legacy (no pool): every contract of the provider.
  */
 function routedWorkSql(s: ProvisionSql, who: string, tail = ''): string {
   if (!s.pooled) return `SELECT c.contract_id, c.created_at FROM contract_sign_requests c WHERE ${PROVISION_BASE} AND ${who} ${tail}`;
-  return `(SELECT c.contract_id, c.created_at FROM contract_sign_requests c WHERE ${PROVISION_BASE} AND ${ROUTED_TO_ME} AND ${who} ${tail})
+  return `(SELECT c.contract_id, c.created_at FROM contract_sign_requests c WHERE ${routedTo('$3')} AND ${PROVISION_BASE} AND ${who} ${tail})
     UNION ALL
-    (SELECT c.contract_id, c.created_at FROM ${fallbackContractsFrom('$1')}
+    (SELECT c.contract_id, c.created_at FROM ${FALLBACK_CONTRACTS_FROM}
      WHERE EXISTS (SELECT 1 FROM fb) AND ${PROVISION_BASE} AND (${MINE} OR ${FALLBACK_OPEN}) AND ${who} ${tail})`;
 }
 
@@ -299,7 +299,9 @@ async function claimWork(
          last_error = CASE WHEN picked.takes_expired THEN 'lease expired' ELSE c.last_error END,
          updated_at = now()
        FROM picked
-       WHERE c.contract_id = picked.contract_id AND ${recheck}
+       -- = ANY(ARRAY(…)): a primary-key probe per picked row; the planner, which cannot know how
+       -- few rows a CTE holds, otherwise hash-joins it against every grantable contract.
+       WHERE c.contract_id = ANY(ARRAY(SELECT contract_id FROM picked)) AND c.contract_id = picked.contract_id AND ${recheck}
        ${returning}`;
   const events = insertEventsSql(
     `SELECT contract_id, 'expired', prev_agent, prev_token, 'lease expired', ${workActionSql('status')}, NULL::boolean FROM granted WHERE takes_expired
@@ -352,7 +354,7 @@ async function claimWork(
      ),
      picked_new AS (
        SELECT c.contract_id, false AS renew, (c.provisioning_lock_agent IS NOT NULL) AS takes_expired, c.lease_agent AS prev_agent,
-         c.provisioning_lock_token AS prev_token, ${pooled ? `NOT ${ROUTED_TO_ME}` : 'false'} AS via_fallback, false AS unheld
+         c.provisioning_lock_token AS prev_token, ${pooled ? `c.route_pool_id IS DISTINCT FROM $3` : 'false'} AS via_fallback, false AS unheld
        FROM contract_sign_requests c
        WHERE c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, NEW_GRANT)}) w)
          AND ${PROVISION_BASE} AND NOT ${MINE} AND NOT ${excluded} AND ${takeable}

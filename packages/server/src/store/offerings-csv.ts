@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { OfferingCreate, type CsvRowError } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError } from '../errors.js';
+import { lockRouting } from './routing.js';
 import { inputProblem } from '../input-problem.js';
 import { lockPools, offeringFieldProblems, poolProblem, regionDefaultTypes, resolveOffering, upsertOfferings, type OfferingRow } from './offerings.js';
 import { providerActor, recordAudit } from './audit.js';
@@ -154,6 +155,7 @@ export async function importOfferingsCsv(db: Db, provider: string, text: string)
   // The pools are checked for every row too, so one answer lists every error (a person fixes the
   // file once), ordered by line.
   return db.transaction(async (tx) => {
+    await lockRouting(tx, provider, 'offerings');
     const poolIds = [...new Set(rows.map((r) => r.input.agent_pool_id).filter((x): x is string => typeof x === 'string'))];
     const pools = await lockPools(tx, provider, poolIds);
     const regionTypes = await regionDefaultTypes(tx, provider);

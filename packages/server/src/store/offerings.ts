@@ -1,15 +1,15 @@
 // Offerings: CRUD, list with filters, CSV upsert. Region is computed on write (routing is then an
-// indexed equality); resolved pool and match kind are computed on read by routing.ts.
+// indexed equality), and so is the route (routing.ts refreshRoutes, after every write here).
 import { COUNTRY, countryToRegion, isCountryCode, type ErrorCode, type Offering, type OfferingCreate, type OfferingListQuery, type OfferingStatus, type OfferingUpdate } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, fail, invalidInput, notFound, pgCode } from '../errors.js';
-import { POOL_IS_DEFAULT, POOL_MATCH, RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
+import { POOL_MATCH, lockRouting, refreshRoutes } from './routing.js';
 import { containsPattern } from './pools.js';
 import { providerActor, recordAudit } from './audit.js';
 
 export const OFFERING_COLUMNS = `o.offering_id, o.provider_pubkey, o.name, o.product_type, o.datacenter_country,
   o.datacenter_region, o.monthly_price::float8 AS monthly_price, o.currency, o.provisioner_type, o.provisioner_config,
-  o.agent_pool_id, ${RESOLVED_POOL_ID} AS resolved_pool_id, ${POOL_MATCH} AS pool_match, o.status, o.created_at, o.updated_at`;
+  o.agent_pool_id, o.route_pool_id AS resolved_pool_id, ${POOL_MATCH} AS pool_match, o.status, o.created_at, o.updated_at`;
 
 /** A fully specified offering, ready to write. */
 export interface OfferingRow {
@@ -153,10 +153,12 @@ const UPSERT_SQL = `
     updated_at = now()
   RETURNING (xmax = 0) AS inserted`;
 
+/** Writes offerings and their routes; the transaction began with lockRouting(tx, provider, 'offerings'). */
 export async function upsertOfferings(tx: Queryable, provider: string, rows: OfferingRow[]): Promise<{ created: number; updated: number }> {
   if (rows.length === 0) return { created: 0, updated: 0 };
   try {
     const r = await tx.query<{ inserted: boolean }>(UPSERT_SQL, [provider, JSON.stringify(rows)]);
+    await refreshRoutes(tx, provider, rows.map((row) => row.offering_id));
     const created = r.rows.filter((x) => x.inserted).length;
     return { created, updated: r.rows.length - created };
   } catch (err) {
@@ -169,6 +171,7 @@ export async function upsertOfferings(tx: Queryable, provider: string, rows: Off
 
 export async function createOffering(db: Db, provider: string, input: OfferingCreate): Promise<Offering> {
   await db.transaction(async (tx) => {
+    await lockRouting(tx, provider, 'offerings');
     const pools = await lockPools(tx, provider, input.agent_pool_id ? [input.agent_pool_id] : []);
     const regionTypes = input.provisioner_type === undefined && !input.agent_pool_id ? await regionDefaultTypes(tx, provider) : new Map<string, string>();
     const row = resolveOffering(input, pools, regionTypes);
@@ -248,10 +251,10 @@ function changedFields(row: OfferingRow, cur: Offering): string[] {
  */
 export async function updateOffering(db: Db, provider: string, offeringId: string, patch: OfferingUpdate, sent: SentReadOnly = {}): Promise<Offering> {
   return db.transaction(async (tx) => {
-    // FOR UPDATE OF o: the routed columns come from an outer join, which cannot be locked.
+    await lockRouting(tx, provider, 'offerings');
     const before = (
       await tx.query<Offering>(
-        `SELECT ${OFFERING_COLUMNS} FROM provider_offerings o ${ROUTE_JOIN} WHERE o.provider_pubkey = $1 AND o.offering_id = $2 FOR UPDATE OF o`,
+        `SELECT ${OFFERING_COLUMNS} FROM provider_offerings o WHERE o.provider_pubkey = $1 AND o.offering_id = $2 FOR UPDATE OF o`,
         [provider, offeringId],
       )
     ).rows[0];
@@ -299,7 +302,7 @@ export async function updateOffering(db: Db, provider: string, offeringId: strin
 
 export async function getOffering(db: Queryable, provider: string, offeringId: string): Promise<Offering> {
   const r = await db.query<Offering>(
-    `SELECT ${OFFERING_COLUMNS} FROM provider_offerings o ${ROUTE_JOIN} WHERE o.provider_pubkey = $1 AND o.offering_id = $2`,
+    `SELECT ${OFFERING_COLUMNS} FROM provider_offerings o WHERE o.provider_pubkey = $1 AND o.offering_id = $2`,
     [provider, offeringId],
   );
   if (!r.rows[0]) throw notFound(`Offering ${offeringId}`);
@@ -309,9 +312,8 @@ export async function getOffering(db: Queryable, provider: string, offeringId: s
 /**
  * One page of offerings with the filtered total from the same scan (count(*) OVER ()). Filters and
  * paging run on the table alone, in primary-key order, keeping only keys; the page's rows are then
- * read whole by key (a LATERAL probe: as a plain join the planner hash-joins the whole table) and
- * routed (ROUTE_JOIN). The pool filter is routing's rule in index-friendly form (routedToPool): explicit offerings
- * of the pool, or unpinned ones of its location and type when it is that pair's default pool.
+ * read whole by key (a LATERAL probe: as a plain join the planner hash-joins the whole table). The
+ * pool filter is the stored route.
  */
 export async function listOfferings(db: Queryable, provider: string, q: OfferingListQuery): Promise<{ items: Offering[]; total: number }> {
   const where = ['o.provider_pubkey = $1'];
@@ -321,8 +323,7 @@ export async function listOfferings(db: Queryable, provider: string, q: Offering
     where.push(sql.replaceAll('?', `$${params.length}`));
   };
   if (q.pool_id !== undefined) {
-    add(`(o.agent_pool_id = ? OR (o.agent_pool_id IS NULL AND (o.datacenter_region, o.provisioner_type) =
-      (SELECT p.location, p.provisioner_type FROM agent_pools p WHERE p.pool_id = ? AND p.provider_pubkey = $1 AND ${POOL_IS_DEFAULT})))`, q.pool_id);
+    add('o.route_pool_id = ?', q.pool_id);
   }
   if (q.product_type !== undefined) add('o.product_type = ?', q.product_type);
   if (q.status !== undefined) add('o.status = ?', q.status);
@@ -335,7 +336,6 @@ export async function listOfferings(db: Queryable, provider: string, q: Offering
      SELECT ${OFFERING_COLUMNS}, page.total
      FROM page CROSS JOIN LATERAL (
        SELECT * FROM provider_offerings x WHERE x.provider_pubkey = $1 AND x.offering_id = page.offering_id LIMIT 1) o
-     ${ROUTE_JOIN}
      ORDER BY o.offering_id`,
     params,
   );

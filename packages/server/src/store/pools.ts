@@ -4,7 +4,7 @@ import { FALLBACK_AFTER_DEFAULT_SECONDS, type Ghost, type Orphan, type Pool, typ
 import type { Db, Queryable } from '../db/db.js';
 import { PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, fail, notFound, pgCode } from '../errors.js';
 import { FALLBACK_CHAIN_MAX_DEPTH } from '../timing.js';
-import { POOL_IS_DEFAULT, routedToPool } from './routing.js';
+import { POOL_IS_DEFAULT, lockRouting, refreshRoutes } from './routing.js';
 import { ownerStickySql } from './leases.js';
 import { WAITING_COUNT_SQL, agentSuccessRateSql, successRateSql, waitingCte } from './stats.js';
 import { providerActor, recordAudit } from './audit.js';
@@ -46,10 +46,10 @@ const POOL_STATS_SQL = `
       WHERE d.pool_id = p.pool_id AND d.revoked_at IS NULL
         AND s.last_seen_at > now() - make_interval(secs => $3))::int AS online_count,
     (SELECT count(*) FROM provider_offerings o
-      WHERE o.status = 'active' AND ${routedToPool('o', 'p', 'p.is_default')})::int AS offerings_count,
+      WHERE o.route_pool_id = p.pool_id AND o.status = 'active')::int AS offerings_count,
     (SELECT COALESCE(sum(k.n), 0) FROM active k
       JOIN provider_offerings o ON o.provider_pubkey = $1 AND o.offering_id = k.offering_id
-      WHERE ${routedToPool('o', 'p', 'p.is_default')})::int
+      WHERE o.route_pool_id = p.pool_id)::int
     + (SELECT count(*) FROM contract_sign_requests m
         WHERE m.provisioned_pool_id = p.pool_id AND m.status IN ${MACHINE_STATUSES})::int AS active_contracts,
     ${successRateSql('p.pool_id', '24h')} AS success_rate_24h,
@@ -224,6 +224,7 @@ function assertFallbacks(pools: Map<string, PoolNode>, changed: string): void {
 export async function createPool(db: Db, provider: string, input: PoolCreate): Promise<string> {
   const poolId = newPoolId(input.name);
   await db.transaction(async (tx) => {
+    await lockRouting(tx, provider, 'pools');
     const pools = await lockProviderPools(tx, provider);
     const node: PoolNode = {
       pool_id: poolId, name: input.name, location: input.location, provisioner_type: input.provisioner_type, paused: input.paused ?? false,
@@ -241,6 +242,7 @@ export async function createPool(db: Db, provider: string, input: PoolCreate): P
     } catch (err) {
       throw translatePoolError(err, input.name);
     }
+    await refreshRoutes(tx, provider);
     await recordAudit(tx, { provider, kind: 'pool_created', actor: providerActor(provider), subject: { type: 'pool', id: poolId, pool_id: poolId }, detail: { ...input } });
   });
   return poolId;
@@ -250,6 +252,7 @@ export async function updatePool(db: Db, provider: string, poolId: string, input
   await db.transaction(async (tx) => {
     // Every pool of the provider is locked (fallback rules); offerings naming this pool take FOR
     // SHARE on it, so the type check below cannot race either.
+    await lockRouting(tx, provider, 'pools');
     const pools = await lockProviderPools(tx, provider);
     const cur = pools.get(poolId);
     if (!cur) throw notFound(`Pool ${poolId}`);
@@ -285,6 +288,7 @@ export async function updatePool(db: Db, provider: string, poolId: string, input
     } catch (err) {
       throw translatePoolError(err, input.name ?? '');
     }
+    if (next.location !== cur.location || next.provisioner_type !== cur.provisioner_type) await refreshRoutes(tx, provider);
     await recordAudit(tx, { provider, kind: 'pool_updated', actor: providerActor(provider), subject: { type: 'pool', id: poolId, pool_id: poolId }, detail: { changes: { ...input } } });
     // Resumed: its waiting agents may take the work that waited (eligibility changed, not the work).
     if (cur.paused && !next.paused) await notifyPoolWork(tx, provider, poolId);
@@ -293,6 +297,7 @@ export async function updatePool(db: Db, provider: string, poolId: string, input
 
 export async function deletePool(db: Db, provider: string, poolId: string): Promise<void> {
   await db.transaction(async (tx) => {
+    await lockRouting(tx, provider, 'pools');
     const found = await tx.query<{ name: string }>(`SELECT name FROM agent_pools WHERE pool_id = $1 AND provider_pubkey = $2 FOR UPDATE`, [poolId, provider]);
     if (found.rowCount === 0) throw notFound(`Pool ${poolId}`);
     const r = (
@@ -329,6 +334,7 @@ export async function deletePool(db: Db, provider: string, poolId: string): Prom
       if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw fail('pool_in_use', 'An offering names this pool; re-point it first.');
       throw err;
     }
+    await refreshRoutes(tx, provider);
     await recordAudit(tx, { provider, kind: 'pool_deleted', actor: providerActor(provider), subject: { type: 'pool', id: poolId, pool_id: poolId }, detail: { name: found.rows[0]!.name } });
   });
 }

@@ -13,7 +13,6 @@
 import { STATS_BUCKETS, STATS_WINDOW_SECONDS, type PoolStats, type StatsWindow } from '@dc/core';
 import type { Queryable } from '../db/db.js';
 import { notFound } from '../errors.js';
-import { RESOLVED_POOL_ID, ROUTE_JOIN } from './routing.js';
 
 /** Start of the first of the 60 epoch-aligned buckets of `bucketSeconds` (a trusted integer). */
 export function windowStartSql(bucketSeconds: number): string {
@@ -52,19 +51,18 @@ export function agentSuccessRateSql(agent: string, window: StatsWindow): string 
 
 /**
  * CTE `waiting` (pool_id, n, oldest_seconds): contracts accepted and paid now, by the pool they are
- * routed to (routing.ts), for the providers `providerCond` selects (SQL over `c`). Grouped per
- * offering first, so routing runs once per offering, not per contract or per pool.
+ * routed to (the offering's stored route), for the providers `providerCond` selects (SQL over `c`).
+ * Grouped per offering first (an index-only scan of contract_sign_requests_waiting_idx).
  */
 export function waitingCte(providerCond: string): string {
   return `waiting AS MATERIALIZED (
-    SELECT ${RESOLVED_POOL_ID} AS pool_id, sum(k.n)::int AS n,
+    SELECT o.route_pool_id AS pool_id, sum(k.n)::int AS n,
       extract(epoch FROM now() - min(k.since))::float8 AS oldest_seconds
     FROM (SELECT c.provider_pubkey, c.offering_id, count(*) AS n, min(COALESCE(c.provisionable_at, c.created_at)) AS since
           FROM contract_sign_requests c
           WHERE c.status = 'accepted' AND c.payment_status = 'succeeded' AND ${providerCond}
           GROUP BY c.provider_pubkey, c.offering_id) k
     JOIN provider_offerings o ON o.provider_pubkey = k.provider_pubkey AND o.offering_id = k.offering_id
-    ${ROUTE_JOIN}
     GROUP BY 1)`;
 }
 /** Waiting figures of pool alias `p` from the `waiting` CTE. */

@@ -10,10 +10,8 @@
 import type { Queryable } from '../db/db.js';
 import { FALLBACK_CHAIN_MAX_DEPTH } from '../timing.js';
 import { DEFAULT_AGENT_OFFLINE_AFTER_SECONDS } from '../config.js';
-import { contractFrom } from './contract-row.js';
 import { grantableSql, teardownGrantableSql } from './contract-state.js';
 import { poolHasEligibleAgentSql } from './eligibility.js';
-import { POOL_IS_DEFAULT, RESOLVED_POOL_ID, routedToPool } from './routing.js';
 
 /** Channel on which contract_sign_requests announces new work. */
 export const WORK_CHANNEL = 'dc_contract_work';
@@ -47,8 +45,8 @@ const AGENT_MARK = '@';
 function noticeRowsSql(where: string, offline: number): string {
   const off = String(Math.trunc(offline));
   return `WITH RECURSIVE work AS MATERIALIZED (
-            SELECT c.provider_pubkey, ${RESOLVED_POOL_ID} AS pool_id, COALESCE(c.provisionable_at, c.created_at) AS since
-            FROM ${contractFrom()} WHERE ${where} AND ${grantableSql()}
+            SELECT c.provider_pubkey, c.route_pool_id AS pool_id, COALESCE(c.provisionable_at, c.created_at) AS since
+            FROM contract_sign_requests c WHERE ${where} AND ${grantableSql()}
           ), chain (provider_pubkey, pool_id, since, delay_s, open_now, depth) AS (
             SELECT w.provider_pubkey, q.fallback_pool_id, w.since, q.fallback_after_seconds, NOT ${poolHasEligibleAgentSql('q', off)}, 1
             FROM work w JOIN agent_pools q ON q.pool_id = w.pool_id WHERE q.fallback_pool_id IS NOT NULL
@@ -99,10 +97,8 @@ export async function notifyPoolWork(tx: Queryable, provider: string, poolId: st
   await tx.query(
     `SELECT pg_notify('${WORK_CHANNEL}', $1 || ' ' || $2 || ' ' || x.n) FROM (
        SELECT count(*)::int AS n FROM (
-         SELECT 1 FROM agent_pools p
-         JOIN provider_offerings o ON ${routedToPool('o', 'p', POOL_IS_DEFAULT)}
-         JOIN contract_sign_requests c ON c.provider_pubkey = o.provider_pubkey AND c.offering_id = o.offering_id
-         WHERE p.pool_id = $2 AND p.provider_pubkey = $1 AND ${grantableSql()}
+         SELECT 1 FROM contract_sign_requests c
+         WHERE c.route_pool_id = $2 AND c.provider_pubkey = $1 AND ${grantableSql()}
          LIMIT $3) k) x
      WHERE x.n > 0`,
     [provider, poolId, cap],
