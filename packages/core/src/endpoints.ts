@@ -12,7 +12,8 @@ import { AgentSetupInput, AgentSetupResult, HeartbeatInput, HeartbeatResult, Ser
 import { CsvImportErrorBody, CsvImportResult, Offering, OfferingCreate, OfferingListQuery, OfferingUpdate } from './schemas/offerings.js';
 import { Contract, ContractCreate, ContractEvent, ContractListQuery, ContractPage, PaymentInput, TerminateInput } from './schemas/contracts.js';
 import {
-  ClaimInput, FailedInput, HandoffInput, LockInput, PendingProvisionQuery, ProvisionedInput, ReleaseInput, TerminatedInput, WaitQuery, WorkItem,
+  BatchResult, ClaimInput, FailedBatchInput, FailedInput, HandoffInput, LockInput, PendingProvisionQuery, ProvisionedBatchInput, ProvisionedInput,
+  ReleaseInput, TerminatedBatchInput, TerminatedInput, WaitQuery, WorkItem,
 } from './schemas/provisioning.js';
 import { AuditPage, AuditQuery, PoolStats, StatsQuery } from './schemas/observability.js';
 
@@ -101,6 +102,10 @@ export const ENDPOINTS = {
   failed: ep({ method: 'POST', path: `${P}/contracts/:id/failed`, auth: 'provider_or_agent', tag: 'provisioning', summary: 'Report a failed attempt (agent with lock_token; provider for handed-off contracts)', params: ProviderContractParams, body: FailedInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   terminated: ep({ method: 'POST', path: `${P}/contracts/:id/terminated`, auth: 'provider_or_agent', tag: 'provisioning', summary: 'Confirm a teardown (agent with lock_token; provider by hand on terminating or termination_failed)', params: ProviderContractParams, body: TerminatedInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
   handoff: ep({ method: 'POST', path: `${P}/contracts/:id/handoff`, auth: 'agent', tag: 'provisioning', summary: 'Hand a contract off to a person (manual provisioning)', params: ProviderContractParams, body: HandoffInput, ok: [200, WorkItem], errors: [400, 401, 403, 404, 409] }),
+  // v3 batches: each item answered with the status and error its single call would have had.
+  provisionedBatch: ep({ method: 'POST', path: `${P}/contracts/provisioned`, auth: 'agent', tag: 'provisioning', summary: 'Confirm up to 100 provisions in one request (each item fenced on its own, answered in request order)', params: ProviderParams, body: ProvisionedBatchInput, ok: [200, BatchResult], errors: [400, 401, 403] }),
+  failedBatch: ep({ method: 'POST', path: `${P}/contracts/failed`, auth: 'agent', tag: 'provisioning', summary: 'Report up to 100 failed attempts in one request (each item fenced on its own, answered in request order)', params: ProviderParams, body: FailedBatchInput, ok: [200, BatchResult], errors: [400, 401, 403] }),
+  terminatedBatch: ep({ method: 'POST', path: `${P}/contracts/terminated`, auth: 'agent', tag: 'provisioning', summary: 'Confirm up to 100 teardowns in one request (each item fenced on its own, answered in request order)', params: ProviderParams, body: TerminatedBatchInput, ok: [200, BatchResult], errors: [400, 401, 403] }),
 } as const;
 
 export type EndpointName = keyof typeof ENDPOINTS;

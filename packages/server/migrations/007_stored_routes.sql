@@ -30,5 +30,8 @@ CREATE TRIGGER contract_sign_requests_route BEFORE INSERT ON contract_sign_reque
 -- A pool's provision work queue in grant order (claim, pending-provision, notices).
 CREATE INDEX contract_sign_requests_route_idx ON contract_sign_requests (route_pool_id, created_at, contract_id)
     WHERE status = 'accepted' AND payment_status = 'succeeded';
+-- An agent's own open provision leases (claim returns them first): a probe, not a walk of the queue.
+CREATE INDEX contract_sign_requests_lease_agent_idx ON contract_sign_requests (lease_agent, created_at, contract_id)
+    WHERE lease_outcome IS NULL AND status = 'accepted' AND payment_status = 'succeeded';
 -- "Which offerings does this pool serve?" (pools list, offering filter, route refresh).
 CREATE INDEX provider_offerings_route_pool_idx ON provider_offerings (route_pool_id) WHERE route_pool_id IS NOT NULL;

@@ -1,9 +1,9 @@
 // The agent's work: pending-provision and claim items, and the lease calls' bodies.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import {
   CLAIM_EXCLUDE_MAX, CLAIM_MAX, CONTRACT_ID_MAX, ERROR_MESSAGE_MAX, HANDOFF_NOTE_MAX, PENDING_LIMIT_MAX, WAIT_MAX_SECONDS,
 } from '../limits.js';
-import { AnyObject, Nullable } from './common.js';
+import { AnyObject, ContractId, ErrorBody, Nullable } from './common.js';
 import { Contract, WorkActionSchema } from './contracts.js';
 import { WORK_ACTIONS } from '../contract-states.js';
 
@@ -76,6 +76,38 @@ export const TerminatedInput = Type.Object(
   { additionalProperties: false },
 );
 export type TerminatedInput = Static<typeof TerminatedInput>;
+
+/** v3 batch confirmations (DESIGN.md "v3, batches"): at most this many items, contract ids distinct. */
+export const BATCH_MAX = 100;
+/** An agent's batch item always carries its lease's token (the batch forms are agent endpoints). */
+const BatchOf = <T extends Record<string, TSchema>>(item: T) =>
+  Type.Object(
+    {
+      items: Type.Array(Type.Object({ contract_id: ContractId, lock_token: LockToken, ...item }, { additionalProperties: false }), {
+        minItems: 1, maxItems: BATCH_MAX, description: `1 to ${BATCH_MAX} items, contract ids distinct`,
+      }),
+    },
+    { additionalProperties: false },
+  );
+export const ProvisionedBatchInput = BatchOf({ instance_details: InstanceDetails });
+export type ProvisionedBatchInput = Static<typeof ProvisionedBatchInput>;
+export const FailedBatchInput = BatchOf({
+  error_message: Type.String({ minLength: 1, maxLength: ERROR_MESSAGE_MAX }),
+  error_class: Type.Optional(ErrorClassSchema),
+});
+export type FailedBatchInput = Static<typeof FailedBatchInput>;
+export const TerminatedBatchInput = BatchOf({});
+export type TerminatedBatchInput = Static<typeof TerminatedBatchInput>;
+/** One item's outcome: the status the single call would have answered and, unless 200, its error object. */
+export const BatchItemResult = Type.Object({
+  contract_id: Type.String(),
+  status: Type.Integer(),
+  error: Type.Optional(Type.Object({ code: ErrorBody.properties.error.properties.code, message: Type.String() }, { additionalProperties: true })),
+});
+export type BatchItemResult = Static<typeof BatchItemResult>;
+/** In request order. */
+export const BatchResult = Type.Object({ items: Type.Array(BatchItemResult) });
+export type BatchResult = Static<typeof BatchResult>;
 
 /** The `actions` query value as a list (default provision only). */
 export function parseActions(value: string | undefined): Array<(typeof WORK_ACTIONS)[number]> {

@@ -9,6 +9,7 @@ import {
 } from '../store/leases.js';
 import type { WaitScope } from '../dispatch.js';
 import { fleetPolicyOf } from '../store/eligibility.js';
+import { failedBatch, provisionedBatch, terminatedBatch } from '../store/batches.js';
 import { route } from './common.js';
 
 /** A poll without `wait` answers at once. */
@@ -128,6 +129,35 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         (provider, id) => providerTerminated(ctx.db, provider, id, note ?? null, policy));
       count('terminated');
       return r;
+    });
+
+    // v3 batches (agents only): per-item statuses; the counters count the items answered 200, as the single routes count their 200s.
+    const countOk = (event: string, items: readonly { status: number }[]) => {
+      const ok = items.filter((i) => i.status === 200).length;
+      if (ok > 0) ctx.metrics.provisioning.inc({ event }, ok);
+    };
+
+    route(app, ENDPOINTS.provisionedBatch, async (req) => {
+      req.body.items.forEach((item, i) => {
+        if (Buffer.byteLength(JSON.stringify(item.instance_details)) > INSTANCE_DETAILS_MAX_BYTES) {
+          throw invalidInput(`body.items[${i}].instance_details must be at most ${INSTANCE_DETAILS_MAX_BYTES / 1024} KiB of JSON.`);
+        }
+      });
+      const items = await provisionedBatch(ctx.db, caller(req), req.body.items, policy);
+      countOk('provisioned', items);
+      return { items };
+    });
+
+    route(app, ENDPOINTS.failedBatch, async (req) => {
+      const items = await failedBatch(ctx.db, caller(req), req.body.items, policy);
+      countOk('failed', items);
+      return { items };
+    });
+
+    route(app, ENDPOINTS.terminatedBatch, async (req) => {
+      const items = await terminatedBatch(ctx.db, caller(req), req.body.items, policy);
+      countOk('terminated', items);
+      return { items };
     });
 
     route(app, ENDPOINTS.handoff, async (req) => {

@@ -338,33 +338,49 @@ async function claimWork(
   const s: ProvisionSql = { pooled, offline: p.add(fleet.offlineAfterSeconds), retryWindow: p.add(fleet.retryElsewhereSeconds) };
   // Own leases first; then new grants, at most `max` in all and at most the free slots left after
   // renewing own leases the sweeper had already cleared (those occupy a slot again once renewed).
+  const newColumns = (viaFallback: string) => `c.contract_id, false AS renew, (c.provisioning_lock_agent IS NOT NULL) AS takes_expired,
+    c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token, ${viaFallback} AS via_fallback, false AS unheld`;
+  const newWhere = `${PROVISION_BASE} AND ${NEW_GRANT} AND NOT ${excluded} AND ${takeable}`;
+  const newLimit = `(SELECT LEAST(${pMax} - (SELECT count(*) FROM picked_mine),
+                           CASE WHEN e.max_concurrent IS NULL THEN ${pMax}
+                                ELSE GREATEST(e.max_concurrent - e.held - (SELECT count(*) FROM picked_mine WHERE unheld), 0) END)
+              FROM elig e)`;
   const r = await tx.query<ClaimedRow & WaiterRow>(
     `WITH ${provisionCtes(s)},
      -- The locked row is re-checked (PROVISION_BASE: the lease still free or the caller's) when a
      -- concurrent grant changed it after this statement's snapshot.
+     -- Own open leases: an index probe (contract_sign_requests_lease_agent_idx), routed to the caller's
+     -- pool or to one falling back to it (a holder renews whatever the timers).
      picked_mine AS (
        SELECT c.contract_id, true AS renew, false AS takes_expired, c.lease_agent AS prev_agent, c.provisioning_lock_token AS prev_token,
          NULL::boolean AS via_fallback, (c.provisioning_lock_agent IS NULL) AS unheld
        FROM contract_sign_requests c
-       WHERE c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, MINE)}) w)
-         AND ${PROVISION_BASE} AND ${MINE} AND NOT ${excluded}
+       WHERE c.lease_agent = $2 AND c.lease_outcome IS NULL AND ${pooled ? `(${routedTo('$3')} OR c.route_pool_id IN (SELECT pool_id FROM fb))` : 'true'}
+         AND ${PROVISION_BASE} AND NOT ${excluded}
        ORDER BY c.created_at, c.contract_id
        LIMIT ${pMax}
        FOR UPDATE OF c SKIP LOCKED
      ),
-     picked_new AS (
-       SELECT c.contract_id, false AS renew, (c.provisioning_lock_agent IS NOT NULL) AS takes_expired, c.lease_agent AS prev_agent,
-         c.provisioning_lock_token AS prev_token, ${pooled ? `c.route_pool_id IS DISTINCT FROM $3` : 'false'} AS via_fallback, false AS unheld
+     -- New grants, oldest first. Without a pool falling back to the caller's (the common case) one
+     -- ordered walk of the pool's queue (route index; legacy: the provider's), stopping at the limit.
+     picked_new_direct AS (
+       SELECT ${newColumns('false')}
        FROM contract_sign_requests c
-       WHERE c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, NEW_GRANT)}) w)
-         AND ${PROVISION_BASE} AND NOT ${MINE} AND NOT ${excluded} AND ${takeable}
+       WHERE ${pooled ? `${routedTo('$3')} AND NOT EXISTS (SELECT 1 FROM fb) AND` : ''} ${newWhere}
        ORDER BY c.created_at, c.contract_id
-       LIMIT (SELECT LEAST(${pMax} - (SELECT count(*) FROM picked_mine),
-                           CASE WHEN e.max_concurrent IS NULL THEN ${pMax}
-                                ELSE GREATEST(e.max_concurrent - e.held - (SELECT count(*) FROM picked_mine WHERE unheld), 0) END)
-              FROM elig e)
+       LIMIT ${newLimit}
        FOR UPDATE OF c SKIP LOCKED
      ),
+     ${pooled ? `-- Some pool falls back to the caller's: its queue and theirs (as the chain rule opens them), by id.
+     picked_new_fallback AS (
+       SELECT ${newColumns(`c.route_pool_id IS DISTINCT FROM $3`)}
+       FROM contract_sign_requests c
+       WHERE EXISTS (SELECT 1 FROM fb) AND c.contract_id IN (SELECT contract_id FROM (${routedWorkSql(s, NEW_GRANT)}) w) AND ${newWhere}
+       ORDER BY c.created_at, c.contract_id
+       LIMIT ${newLimit}
+       FOR UPDATE OF c SKIP LOCKED
+     ),
+     picked_new AS (SELECT * FROM picked_new_direct UNION ALL SELECT * FROM picked_new_fallback),` : 'picked_new AS (SELECT * FROM picked_new_direct),'}
      picked AS (SELECT * FROM picked_mine UNION ALL SELECT * FROM picked_new),
      granted AS (${update(grantableSql())}),
      touched AS (
@@ -602,24 +618,31 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
     if (dirty) await recordAgentSuccess(db, caller.agent);
     return item as WorkItem;
   }
-  const confirmed = await db.transaction(async (tx) => {
-    const row = await lockContract(tx, id, { provider: caller.provider });
-    if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return false;
-    // A late confirmation with the current token wins even after expiry marked the contract
-    // provisioning_failed: the machine exists and nobody else was granted the contract.
-    const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
-    await tx.query(
-      `UPDATE contract_sign_requests c SET status = $4, provisioned_by = $2, provisioned_at = now(),
-         instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
-         ${builtSql('$5::text', '$2', '$3::jsonb')}
-       WHERE contract_id = $1`,
-      [id, caller.agent, JSON.stringify(details), status, caller.poolId],
-    );
-    await recordEvent(tx, { contractId: id, event: 'provisioned', actor: caller.agent, token, detail: null });
-    return true;
-  });
+  const confirmed = await db.transaction((tx) => confirmProvisioned(tx, caller, id, token, details));
   if (confirmed) await recordAgentSuccess(db, caller.agent);
   return readItem(db, id, policy);
+}
+
+/**
+ * `provisioned` inside the caller's transaction (the single call's, or a batch item's savepoint):
+ * true when it confirmed now, false for an exact repeat. The caller records the agent's success
+ * after the commit (recordAgentSuccess: no agent row lock while contracts are locked).
+ */
+export async function confirmProvisioned(tx: Queryable, caller: Caller, id: string, token: number, details: Record<string, unknown>): Promise<boolean> {
+  const row = await lockContract(tx, id, { provider: caller.provider });
+  if (await fence(tx, row, caller, token, 'provisioned') === 'repeat') return false;
+  // A late confirmation with the current token wins even after expiry marked the contract
+  // provisioning_failed: the machine exists and nobody else was granted the contract.
+  const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
+  await tx.query(
+    `UPDATE contract_sign_requests c SET status = $4, provisioned_by = $2, provisioned_at = now(),
+       instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
+       ${builtSql('$5::text', '$2', '$3::jsonb')}
+     WHERE contract_id = $1`,
+    [id, caller.agent, JSON.stringify(details), status, caller.poolId],
+  );
+  await recordEvent(tx, { contractId: id, event: 'provisioned', actor: caller.agent, token, detail: null });
+  return true;
 }
 
 /** Back-off before attempt n+1 after n failures: base, 2·base, 4·base … at most MAX_BACKOFF_SECONDS. */
@@ -638,15 +661,27 @@ export async function failed(
 ): Promise<WorkItem> {
   await db.transaction(async (tx) => {
     await lockAgent(tx, caller.agent);
-    const row = await lockContract(tx, id, { provider: caller.provider });
-    if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
-    // The sweeper already counted this lease's expiry as an attempt (and against the agent's
-    // health); don't count it twice: once per lease.
-    const countAttempt = row.lock_agent !== null;
-    await recordFailure(tx, row, caller.agent, token, message, policy, { countAttempt, errorClass });
-    if (countAttempt && errorClass === 'agent') await countAgentFailures(tx, [caller.agent], fleetOf(policy));
+    await confirmFailed(tx, caller, id, token, message, policy, errorClass);
   });
   return readItem(db, id, policy);
+}
+
+/**
+ * `failed` inside the caller's transaction, whose FIRST statement locked the caller's agent row
+ * (lockAgent). `notices`: when given, the contracts that offer work again at once are added to it
+ * instead of announced here (a batch announces them in one notice: PostgreSQL delivers identical
+ * notices of one transaction only once).
+ */
+export async function confirmFailed(
+  tx: Queryable, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy, errorClass: ErrorClass, notices?: string[],
+): Promise<void> {
+  const row = await lockContract(tx, id, { provider: caller.provider });
+  if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
+  // The sweeper already counted this lease's expiry as an attempt (and against the agent's
+  // health); don't count it twice: once per lease.
+  const countAttempt = row.lock_agent !== null;
+  await recordFailure(tx, row, caller.agent, token, message, policy, { countAttempt, errorClass, notices });
+  if (countAttempt && errorClass === 'agent') await countAgentFailures(tx, [caller.agent], fleetOf(policy));
 }
 
 /**
@@ -660,7 +695,7 @@ async function recordFailure(
   token: number,
   message: string,
   policy: LeasePolicy,
-  opts: { countAttempt: boolean; neverExhausts?: boolean; errorClass?: ErrorClass },
+  opts: { countAttempt: boolean; neverExhausts?: boolean; errorClass?: ErrorClass; notices?: string[] },
 ): Promise<void> {
   const attempts = row.attempts + (opts.countAttempt ? 1 : 0);
   const status = transition(row.status, attempts >= policy.maxAttempts && !opts.neverExhausts ? 'exhaust' : 'fail');
@@ -677,7 +712,10 @@ async function recordFailure(
   if (status === 'termination_failed' && row.status !== status) {
     await recordEvent(tx, { contractId: row.contract_id, event: 'termination_failed', actor: null, token, detail: `${attempts} attempt(s) failed` });
   }
-  if (offersWork(status) && backoff === 0) await notifyWork(tx, [row.contract_id], fleetOf(policy).offlineAfterSeconds);
+  if (offersWork(status) && backoff === 0) {
+    if (opts.notices) opts.notices.push(row.contract_id);
+    else await notifyWork(tx, [row.contract_id], fleetOf(policy).offlineAfterSeconds);
+  }
 }
 
 export async function handoff(db: Db, caller: Caller, id: string, token: number, note: string | null, policy: LeasePolicy): Promise<WorkItem> {
@@ -730,21 +768,24 @@ export async function providerFailed(db: Db, provider: string, id: string, messa
 
 /** POST …/terminated by an agent: its teardown lease is done, the machine is gone. */
 export async function terminated(db: Db, caller: Caller, id: string, token: number, policy: LeasePolicy): Promise<WorkItem> {
-  const confirmed = await db.transaction(async (tx) => {
-    const row = await lockContract(tx, id, { provider: caller.provider });
-    if (await fence(tx, row, caller, token, 'terminated') === 'repeat') return false;
-    const status = transition(row.status, 'terminated', () =>
-      fail('invalid_transition', `The contract is ${row.status}; only contracts being torn down can be confirmed terminated.`));
-    await tx.query(
-      `UPDATE contract_sign_requests SET status = $2, terminated_at = now(), terminated_by = $3, next_attempt_at = NULL,
-         ${CLEAR_LOCK}, lease_outcome = 'terminated', updated_at = now() WHERE contract_id = $1`,
-      [id, status, caller.agent],
-    );
-    await recordEvent(tx, { contractId: id, event: 'terminated', actor: caller.agent, token, detail: null });
-    return true;
-  });
+  const confirmed = await db.transaction((tx) => confirmTerminated(tx, caller, id, token));
   if (confirmed) await recordAgentSuccess(db, caller.agent);
   return readItem(db, id, policy);
+}
+
+/** `terminated` by an agent inside the caller's transaction: true when it confirmed now, false for an exact repeat (as confirmProvisioned). */
+export async function confirmTerminated(tx: Queryable, caller: Caller, id: string, token: number): Promise<boolean> {
+  const row = await lockContract(tx, id, { provider: caller.provider });
+  if (await fence(tx, row, caller, token, 'terminated') === 'repeat') return false;
+  const status = transition(row.status, 'terminated', () =>
+    fail('invalid_transition', `The contract is ${row.status}; only contracts being torn down can be confirmed terminated.`));
+  await tx.query(
+    `UPDATE contract_sign_requests SET status = $2, terminated_at = now(), terminated_by = $3, next_attempt_at = NULL,
+       ${CLEAR_LOCK}, lease_outcome = 'terminated', updated_at = now() WHERE contract_id = $1`,
+    [id, status, caller.agent],
+  );
+  await recordEvent(tx, { contractId: id, event: 'terminated', actor: caller.agent, token, detail: null });
+  return true;
 }
 
 /**
