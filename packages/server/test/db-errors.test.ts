@@ -4,10 +4,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../src/config.js';
-import { PostgresDb, isDatabaseUnavailable } from '../src/db/db.js';
+import { GENERIC_PLANS_OPTION, PostgresDb, isDatabaseUnavailable } from '../src/db/db.js';
 import { DomainError } from '../src/errors.js';
 import { freePort } from '@dc/testkit';
 import { connectTestDb, createTestDb, serverUrl } from './helpers.js';
+
+test('generic plans are asked for only on a direct connection with prepared statements (PgBouncer refuses the startup option)', async () => {
+  const url = 'postgres://u:p@127.0.0.1:1/dc';
+  const direct = new PostgresDb(url);
+  const pooled = new PostgresDb(url, { listenUrl: 'postgres://u:p@127.0.0.1:2/dc' });
+  const unprepared = new PostgresDb(url, { preparedStatements: false });
+  try {
+    const startupOptions = (db: PostgresDb) => (db.pool.options as { options?: string }).options;
+    assert.equal(startupOptions(direct), GENERIC_PLANS_OPTION);
+    assert.equal(startupOptions(pooled), undefined);
+    assert.equal(startupOptions(unprepared), undefined);
+  } finally {
+    await Promise.all([direct.close(), pooled.close(), unprepared.close()]);
+  }
+});
 
 test('DATABASE_LISTEN_URL and DC_PREPARED_STATEMENTS are read and checked', () => {
   const base = { DATABASE_URL: 'postgres://u:p@bouncer:6432/dc' };

@@ -91,6 +91,9 @@ export interface PostgresOptions {
   preparedStatements?: boolean;
 }
 
+/** Startup option: named prepared statements keep one generic plan per connection. */
+export const GENERIC_PLANS_OPTION = '-c plan_cache_mode=force_generic_plan';
+
 export class PostgresDb implements Db {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
@@ -117,7 +120,9 @@ export class PostgresDb implements Db {
       application_name: this.applicationName,
       // Named statements (the hot paths: QueryOptions.prepare) are planned once per connection. A
       // custom plan per call cost the claim statement ~6 ms of planning for ~2 ms of execution.
-      ...(this.prepared && { options: '-c plan_cache_mode=force_generic_plan' }),
+      // Only on a direct connection: a separate LISTEN URL means a pooler (PgBouncer), which
+      // refuses startup options it does not track.
+      ...(this.prepared && !opts.listenUrl && { options: GENERIC_PLANS_OPTION }),
       // An unreachable host fails a request in seconds, not after the kernel's TCP timeout. Only
       // opening a connection is bounded: the pool's own timeout would also bound the wait for a
       // free connection and turn a busy replica's queueing into 503s.
