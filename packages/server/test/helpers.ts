@@ -225,3 +225,15 @@ export function assertError(r: Res, status: number, code?: string): void {
   assert.ok(!/\bat .+\.(js|ts):\d+/.test(r.text), 'no stack trace in a response');
   if (code !== undefined) assert.equal(r.body.error.code, code, r.text);
 }
+
+/** mulberry32: a small seeded PRNG, so a randomized test's failing seed can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { countryToRegion } from '@dc/core';
 import { generateIdentity, type Identity } from '@dc/core/node';
 import { refreshRoutes } from '../src/store/routing.js';
-import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, startHarness, type Harness, type Res, base, assertError } from './helpers.js';
+import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, startHarness, type Harness, type Res, base, assertError, prng } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -218,18 +218,6 @@ describe('routing rules', () => {
 });
 
 // ---- randomized agreement of the two SQL forms ------------------------------------------------
-
-/** mulberry32: small seeded PRNG so a failing seed can be replayed (ROUTING_SEED=n). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'CA', 'MX', 'BR', 'AR', 'JP', 'SG', 'AU', 'AE', 'TR', 'NG', 'KE', 'RU', 'KZ'];
 const LOCATIONS = ['europe', 'na', 'apac', 'mena', 'cis'];

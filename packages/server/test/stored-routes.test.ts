@@ -9,7 +9,7 @@ import { countryToRegion } from '@dc/core';
 import { generateIdentity, type Identity } from '@dc/core/node';
 import { RESOLVED_POOL_ID, ROUTE_JOIN, lockRouting, refreshRoutes } from '../src/store/routing.js';
 import { routedStatusSql } from '../src/store/contract-state.js';
-import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, serverUrl, startHarness, type Harness, type Res, base } from './helpers.js';
+import { agentCall, call, mustOk, offeringInput, operator, registerAgent, registeredProvider, serverUrl, startHarness, type Harness, type Res, base, prng } from './helpers.js';
 
 let h: Harness;
 before(async () => {
@@ -18,18 +18,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-/** mulberry32: small seeded PRNG so a failing seed can be replayed (STORED_ROUTES_SEED=n). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Pools live in three regions; BR (latam) and KE (ssa) offerings only ever route explicitly.
 const LOCATIONS = ['europe', 'na', 'apac'];
