@@ -547,6 +547,70 @@ describe('heartbeat', () => {
   });
 });
 
+describe('heartbeat in one round trip with its nonce', () => {
+  const lastSeenAge = async (agent: Identity): Promise<number | null> =>
+    (await h.db.query<{ age: number | null }>(
+      `SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM agent_status WHERE agent_pubkey = $1`, [agent.publicKey],
+    )).rows[0]?.age ?? null;
+  const backdate = (agent: Identity, seconds: number) =>
+    h.db.query(`UPDATE agent_status SET last_seen_at = now() - make_interval(secs => $2) WHERE agent_pubkey = $1`, [agent.publicKey, seconds]);
+  const signedAs = (agent: Identity, body: unknown, nonce: string, p = provider) =>
+    call(h, agent, 'POST', `${base(p)}/heartbeat`, body, { keyHeader: 'X-Agent-Pubkey', nonce });
+
+  test('a repeated beat with the same report inside the bound keeps last_seen_at; past the bound, or with a changed report, it is written', async () => {
+    const agent = await registerAgent(h, provider, poolId);
+    const report = { version: '3.0.0', active_contracts: 1, capabilities: { cores: 8 } };
+    await mustOk(heartbeat(agent, report));
+    await backdate(agent, 2); // inside the bound (5 s at the default 90 s cut-off)
+    const beat = await mustOk(heartbeat(agent, report));
+    assert.equal(beat.body.acknowledged, true);
+    assert.ok((await lastSeenAge(agent))! >= 2, 'unchanged report 2 s later: not rewritten');
+    await mustOk(heartbeat(agent, { ...report, active_contracts: 2 }));
+    assert.ok((await lastSeenAge(agent))! < 1, 'a changed report is written at once');
+    const row = (await h.db.query<{ active_contracts: number }>(`SELECT active_contracts FROM agent_status WHERE agent_pubkey = $1`, [agent.publicKey])).rows[0]!;
+    assert.equal(row.active_contracts, 2);
+    await backdate(agent, 6); // past the bound
+    await mustOk(heartbeat(agent, { ...report, active_contracts: 2 }));
+    assert.ok((await lastSeenAge(agent))! < 1, 'the same report past the bound is written');
+  });
+
+  test('a replayed beat is 401 and writes nothing, though a fresh one would have been written', async () => {
+    const agent = await registerAgent(h, provider, poolId);
+    const nonce = 'replayed-heartbeat-0001';
+    await mustOk(signedAs(agent, { version: '1.0.0' }, nonce));
+    await backdate(agent, 60);
+    assertError(await signedAs(agent, { version: '1.0.0' }, nonce), 401, 'replayed_request');
+    assert.ok((await lastSeenAge(agent))! >= 60);
+  });
+
+  test('an agent beating under another provider is 403 and its own row stays as it was', async () => {
+    const agent = await registerAgent(h, provider, poolId);
+    await mustOk(heartbeat(agent, { version: '1.0.0' }));
+    await backdate(agent, 60);
+    const other = generateIdentity();
+    assertError(await heartbeat(agent, { version: '9.9.9' }, other), 403);
+    const row = (await h.db.query<{ version: string }>(`SELECT version FROM agent_status WHERE agent_pubkey = $1`, [agent.publicKey])).rows[0]!;
+    assert.equal(row.version, '1.0.0');
+    assert.ok((await lastSeenAge(agent))! >= 60);
+  });
+
+  for (const [what, body] of [
+    ['fails the schema', { version: 'a b' }],
+    ['has capabilities over 8 KiB', { version: '1', capabilities: { blob: 'x'.repeat(8 * 1024) } }],
+    ['holds U+0000', { version: '1', capabilities: { note: 'a\u0000b' } }],
+  ] as const) {
+    test(`a beat that ${what} is 400, writes nothing, and its nonce is spent`, async () => {
+      const agent = await registerAgent(h, provider, poolId);
+      await mustOk(heartbeat(agent, { version: '1.0.0' }));
+      await backdate(agent, 60);
+      const nonce = `bad-heartbeat-${what.replace(/[^a-z0-9]/g, '')}`.slice(0, 40);
+      assertError(await signedAs(agent, body, nonce), 400);
+      assert.ok((await lastSeenAge(agent))! >= 60, 'not seen');
+      assertError(await signedAs(agent, body, nonce), 401, 'replayed_request');
+    });
+  }
+});
+
 describe('revoke', () => {
   test('DELETE /providers/{pk}/agents/{agent} is 204; the agent\'s next signed call is 401 agent_revoked; it stays listed as revoked', async () => {
     const agent = await registerAgent(h, provider, poolId, 'to-revoke');

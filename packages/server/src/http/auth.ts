@@ -7,7 +7,8 @@ import { HEX_KEY_RE, HEX_SIG_RE, NONCE_RE, TIMESTAMP_RE, type EndpointAuth } fro
 import { publicKeyFromHex, requestMessage, verifyMessage } from '@dc/core/node';
 import type { Db } from '../db/db.js';
 import { DomainError, fail } from '../errors.js';
-import { spendAgentNonce, spendNonce, type NonceSpend } from '../store/auth.js';
+import { spendNonceAndRecordHeartbeat, type HeartbeatReport, type HeartbeatState } from '../store/agents.js';
+import { spendAgentNonce, spendNonce, type AgentNonceSpend, type NonceSpend } from '../store/auth.js';
 import { assertSafeInput } from './input-guard.js';
 
 export type Signer =
@@ -18,13 +19,23 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call (core's EndpointAuth); routes without it (ops, installer, dashboard) are public. */
     auth?: EndpointAuth;
+    /** The heartbeat route: a valid heartbeat is recorded in the nonce's round trip (routes/agents.ts). */
+    heartbeat?: HeartbeatWithNonce;
   }
   interface FastifyRequest {
     rawBody: Buffer;
     /** A JSON syntax error, reported only after the signature check (auth before input). */
     bodyError: DomainError | null;
     signer: Signer | null;
+    /** Set by auth when it recorded this request's heartbeat with the nonce. */
+    heartbeat: HeartbeatState | null;
   }
+}
+
+export interface HeartbeatWithNonce {
+  /** The heartbeat to record, or null when the request is not valid input (the usual pipeline then refuses it). */
+  report(req: FastifyRequest): HeartbeatReport | null;
+  rewriteAfterSeconds: number;
 }
 
 const KEY_CACHE_MAX = 50_000;
@@ -57,6 +68,7 @@ function spendChecks(row: NonceSpend): void {
 export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: string | null): void {
   const keys = new KeyCache();
   app.decorateRequest('signer', null);
+  app.decorateRequest('heartbeat', null);
 
   app.addHook('preValidation', async (req) => {
     const mode = req.routeOptions.config.auth ?? 'public';
@@ -67,7 +79,16 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
   });
   // After every route's own checks and schema validation (so DESIGN's order "signature, then
   // input" holds), before any handler: input the database or the JSON code would fail on.
-  app.addHook('preHandler', async (req) => assertSafeInput(req));
+  // A heartbeat auth recorded was checked already (routes/agents.ts heartbeatReport).
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.heartbeat) return done();
+    try {
+      assertSafeInput(req);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 
   async function authenticate(req: FastifyRequest, mode: Exclude<EndpointAuth, 'public'>): Promise<Signer> {
     const h = req.headers;
@@ -107,7 +128,16 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
 
     const agentsMayCall = mode === 'agent' || mode === 'provider_or_agent';
     if (isAgent && mode !== 'setup') {
-      const row = await spendAgentNonce(db, pubkey, nonce, timestamp);
+      const hb = req.routeOptions.config.heartbeat;
+      const report = hb?.report(req) ?? null;
+      let row: AgentNonceSpend;
+      if (hb && report) {
+        const spent = await spendNonceAndRecordHeartbeat(db, { agentPubkey: pubkey, nonce, timestampMs: timestamp, pathProvider: pathPubkey(req) ?? '' }, report, hb.rewriteAfterSeconds);
+        req.heartbeat = spent.heartbeat;
+        row = spent;
+      } else {
+        row = await spendAgentNonce(db, pubkey, nonce, timestamp);
+      }
       spendChecks(row);
       if (row.provider_pubkey === null) throw fail('unknown_agent');
       if (row.revoked) throw fail('agent_revoked');

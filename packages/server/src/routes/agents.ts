@@ -1,9 +1,12 @@
-import { CAPABILITIES_MAX_BYTES, ENDPOINTS } from '@dc/core';
+import { CAPABILITIES_MAX_BYTES, ENDPOINTS, type HeartbeatInput } from '@dc/core';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { DomainError, fail, invalidInput } from '../errors.js';
+import type { HeartbeatReport } from '../store/agents.js';
+import { inputProblem } from '../input-problem.js';
 import { hitRateLimit } from '../store/rate-limit.js';
-import { recordHeartbeat, recordInventory, resetAgentHealth, revokeAgent, setupAgent, updateAgent } from '../store/agents.js';
+import { recordInventory, resetAgentHealth, revokeAgent, setupAgent, updateAgent } from '../store/agents.js';
 import { readAgent } from '../store/pools.js';
 import { route } from './common.js';
 
@@ -12,6 +15,46 @@ const HEARTBEATS_PER_OFFLINE_WINDOW = 3;
 
 export function nextHeartbeatSeconds(offlineAfterSeconds: number): number {
   return Math.max(1, Math.floor(offlineAfterSeconds / HEARTBEATS_PER_OFFLINE_WINDOW));
+}
+
+/**
+ * A heartbeat whose report equals the stored one is not written again while `last_seen_at` is
+ * younger than this (it still spends its nonce). Safe because agents beat every
+ * nextHeartbeatSeconds (a third of the offline cutoff), far apart than this bound, so every beat
+ * on that cadence is written and an agent's status and last_seen_at are exact; only extra beats
+ * closer together than the bound are skipped, and then last_seen_at is behind by less than the
+ * bound (5 s at most, a tenth of the cutoff when that is shorter). An agent that stops right
+ * after a skipped beat turns offline that much early, inside the 10 s within which the product
+ * notices agents going offline (WAIT_FALLBACK_MS) and well inside the cutoff's default 90 s.
+ */
+export function heartbeatRewriteAfterSeconds(offlineAfterSeconds: number): number {
+  return Math.min(HEARTBEAT_REWRITE_MAX_SECONDS, offlineAfterSeconds / 10);
+}
+const HEARTBEAT_REWRITE_MAX_SECONDS = 5;
+
+/** What the schema cannot say about a heartbeat body (null: nothing). */
+function heartbeatProblem(body: { capabilities?: unknown }, rawBytes: number): string | null {
+  // JSON.stringify of a part is never longer than the JSON text it was parsed from.
+  if (rawBytes <= CAPABILITIES_MAX_BYTES || body.capabilities === undefined) return null;
+  if (Buffer.byteLength(JSON.stringify(body.capabilities)) > CAPABILITIES_MAX_BYTES) {
+    return `body.capabilities must be at most ${CAPABILITIES_MAX_BYTES / 1024} KiB of JSON.`;
+  }
+  return null;
+}
+
+/**
+ * The heartbeat auth records with the nonce: the body if it passes, now, every check the request
+ * would meet before the handler (the route's schema, the size rule, safe input); otherwise null,
+ * and auth spends the nonce alone so the pipeline refuses the input after the signature checks.
+ */
+function heartbeatReport(req: FastifyRequest): HeartbeatReport | null {
+  if (req.bodyError) return null;
+  const validate = req.getValidationFunction('body');
+  if (!validate || !validate(req.body)) return null;
+  const body = req.body as HeartbeatInput;
+  if (heartbeatProblem(body, req.rawBody.length) || inputProblem('path', req.params) || inputProblem('query', req.query) || inputProblem('body', body)) return null;
+  const { inventory: _inventory, ...report } = body;
+  return report;
 }
 
 export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
@@ -73,15 +116,14 @@ export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     });
 
     route(app, ENDPOINTS.heartbeat, async (req) => {
-      const body = req.body;
-      if (body.capabilities !== undefined && Buffer.byteLength(JSON.stringify(body.capabilities)) > CAPABILITIES_MAX_BYTES) {
-        throw invalidInput(`body.capabilities must be at most ${CAPABILITIES_MAX_BYTES / 1024} KiB of JSON.`);
-      }
-      const { inventory, ...hb } = body;
-      const state = await recordHeartbeat(ctx.db, req.signer!.pubkey, hb);
-      if (inventory !== undefined) await recordInventory(ctx.db, req.signer!.pubkey, inventory);
+      const problem = heartbeatProblem(req.body, req.rawBody.length);
+      if (problem) throw invalidInput(problem);
+      // Auth recorded every heartbeat that passed the checks above (heartbeatReport runs the same ones).
+      const state = req.heartbeat;
+      if (!state) throw new Error('a valid heartbeat reached its handler unrecorded');
+      if (req.body.inventory !== undefined) await recordInventory(ctx.db, req.signer!.pubkey, req.body.inventory);
       ctx.metrics.heartbeats.inc();
       return { acknowledged: true, ...state, next_heartbeat_seconds: nextHeartbeatSeconds(ctx.config.agentOfflineAfterSeconds) };
-    });
+    }, { config: { heartbeat: { report: heartbeatReport, rewriteAfterSeconds: heartbeatRewriteAfterSeconds(ctx.config.agentOfflineAfterSeconds) } } });
   };
 }

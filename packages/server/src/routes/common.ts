@@ -2,7 +2,7 @@
 // (validation, serialization, the OpenAPI document) and the handler's types come from one place.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type {
-  FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault, RouteGenericInterface, RouteShorthandOptions,
+  FastifyBaseLogger, FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault, RouteGenericInterface, RouteShorthandOptions,
 } from 'fastify';
 import type { SwaggerTransform } from '@fastify/swagger';
 import type { Static, TSchema, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -23,8 +23,10 @@ export type Answer<E extends Endpoint> = E['ok'][1] extends TSchema ? Static<E['
 
 export type Handler<E extends Endpoint> = (req: RequestOf<E>, reply: FastifyReply) => Promise<Answer<E>>;
 
-/** Route options an endpoint may add: a rate limit before auth, a check before validation, a body limit. */
-export type RouteExtras = Pick<RouteShorthandOptions, 'onRequest' | 'preValidation' | 'bodyLimit'>;
+/** Route options an endpoint may add: a rate limit before auth, a check before validation, a body limit, auth's extras. */
+export type RouteExtras = Pick<RouteShorthandOptions, 'onRequest' | 'preValidation' | 'bodyLimit'> & {
+  config?: Omit<FastifyContextConfig, 'auth'>;
+};
 
 /**
  * responsesOf(e), plus a raw success (the CSV export) documented under its own content type; not
@@ -43,11 +45,12 @@ function rawBodyDoc(description: string): SwaggerTransform {
   return ({ schema, url }) => ({ url, schema: { ...schema, body: { type: 'string', description } } });
 }
 
-export function route<E extends Endpoint>(app: App, e: E, handler: Handler<E>, extras: RouteExtras = {}): void {
+export function route<E extends Endpoint>(app: App, e: E, handler: Handler<E>, { config, ...extras }: RouteExtras = {}): void {
   app.route({
     method: e.method,
     url: e.path,
     config: {
+      ...config,
       auth: e.auth,
       // A raw body (the CSV import) is read by the handler, not validated: documented for OpenAPI only.
       ...(e.consumes && !e.body && { swaggerTransform: rawBodyDoc(e.summary) }),

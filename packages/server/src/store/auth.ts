@@ -21,7 +21,7 @@ export interface AgentNonceSpend extends NonceSpend {
 // One round trip, its own autocommitted statement (outside any handler transaction, so the nonce
 // stays spent when the request is refused): check the timestamp window against the database
 // clock, so every replica draws the same line that nonce pruning uses, then spend the nonce.
-const SPEND_NONCE_CTES = `
+export const SPEND_NONCE_CTES = `
   t AS (SELECT to_timestamp($3::bigint / 1000.0) AS ts),
   win AS (SELECT ts, ts BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000})
                           AND now() + make_interval(secs => ${MAX_CLOCK_FUTURE_MS / 1000}) AS in_window FROM t),
