@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { delegationMessage } from '@dc/core';
 import { generateIdentity, publicKeyFromHex, verifyMessage, type Identity } from '@dc/core/node';
 import { sweepExpiredTokens } from '../src/jobs/sweeper.js';
+import { heartbeatRewriteAfterSeconds } from '../src/routes/agents.js';
+import { spendNonceAndRecordHeartbeat } from '../src/store/agents.js';
 import { startServer } from '../src/server.js';
 import {
   agentCall,
@@ -557,21 +559,30 @@ describe('heartbeat in one round trip with its nonce', () => {
   const signedAs = (agent: Identity, body: unknown, nonce: string, p = provider) =>
     call(h, agent, 'POST', `${base(p)}/heartbeat`, body, { keyHeader: 'X-Agent-Pubkey', nonce });
 
-  test('a repeated beat with the same report inside the bound keeps last_seen_at; past the bound, or with a changed report, it is written', async () => {
+  test('an unchanged report inside the rewrite bound keeps last_seen_at; past it, or changed, it is written (the statement, with a 60 s bound)', async () => {
     const agent = await registerAgent(h, provider, poolId);
     const report = { version: '3.0.0', active_contracts: 1, capabilities: { cores: 8 } };
-    await mustOk(heartbeat(agent, report));
-    await backdate(agent, 2); // inside the bound (5 s at the default 90 s cut-off)
-    const beat = await mustOk(heartbeat(agent, report));
-    assert.equal(beat.body.acknowledged, true);
-    assert.ok((await lastSeenAge(agent))! >= 2, 'unchanged report 2 s later: not rewritten');
-    await mustOk(heartbeat(agent, { ...report, active_contracts: 2 }));
-    assert.ok((await lastSeenAge(agent))! < 1, 'a changed report is written at once');
+    let n = 0;
+    const beat = (r: typeof report) => spendNonceAndRecordHeartbeat(
+      h.db, { agentPubkey: agent.publicKey, nonce: `rewrite-bound-${n++}-nonce`, timestampMs: String(Date.now()), pathProvider: provider.publicKey }, r, 60);
+    assert.ok((await beat(report)).heartbeat, 'recorded');
+    await backdate(agent, 30);
+    const again = await beat(report);
+    assert.equal(again.fresh, 1, 'the nonce is spent all the same');
+    assert.equal(again.heartbeat?.pool_id, poolId, 'and the answer is the same');
+    assert.ok((await lastSeenAge(agent))! >= 30, 'unchanged report 30 s later: not rewritten');
+    await beat({ ...report, active_contracts: 2 });
+    assert.ok((await lastSeenAge(agent))! < 5, 'a changed report is written at once');
     const row = (await h.db.query<{ active_contracts: number }>(`SELECT active_contracts FROM agent_status WHERE agent_pubkey = $1`, [agent.publicKey])).rows[0]!;
     assert.equal(row.active_contracts, 2);
-    await backdate(agent, 6); // past the bound
-    await mustOk(heartbeat(agent, { ...report, active_contracts: 2 }));
-    assert.ok((await lastSeenAge(agent))! < 1, 'the same report past the bound is written');
+    await backdate(agent, 61);
+    await beat({ ...report, active_contracts: 2 });
+    assert.ok((await lastSeenAge(agent))! < 5, 'the same report past the bound is written');
+  });
+
+  test('the route\'s bound is one second, a tenth of a shorter cutoff', () => {
+    assert.equal(heartbeatRewriteAfterSeconds(90), 1);
+    assert.equal(heartbeatRewriteAfterSeconds(5), 0.5);
   });
 
   test('a replayed beat is 401 and writes nothing, though a fresh one would have been written', async () => {

@@ -16,6 +16,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateIdentity, seedHex, type Identity } from '@dc/core/node';
 import { AGENT_WORKER_JS, SignedClient, envWithoutDc, freePort, keepAliveAgent, mustOk, sleep, waitReady } from '@dc/testkit';
+import { DEFAULT_AGENT_OFFLINE_AFTER_SECONDS } from '../src/config.js';
+import { heartbeatRewriteAfterSeconds } from '../src/routes/agents.js';
 import { createTestDb, operator, serverUrl, type TestDb } from './helpers.js';
 
 const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
@@ -628,8 +630,11 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
         if (c.teardown_owner !== c.provisioned_by) v(c.contract_id, `teardown owner ${c.teardown_owner?.slice(0, 8)} is not the builder ${c.provisioned_by?.slice(0, 8)}`);
         if (c.terminated_by !== c.provisioned_by) {
           const byDeadPool = c.provisioned_by === deadWorker?.agent.publicKey && agentPool.get(c.terminated_by ?? '') === agentPool.get(c.provisioned_by);
-          // The grant to another agent came after the grace period (1 s of slack between clocks).
-          if (!byDeadPool || !teardownGrant || teardownGrant.at < deadAt + (GRACE_SECONDS - 1) * 1000) {
+          // The grant to another agent came after the grace period, counted from the builder's
+          // recorded last_seen_at: that is at most one beat (1 s) before its death, and an unchanged
+          // beat inside the rewrite bound is not recorded (routes/agents.ts), so allow both.
+          const slackMs = 1000 + heartbeatRewriteAfterSeconds(DEFAULT_AGENT_OFFLINE_AFTER_SECONDS) * 1000;
+          if (!byDeadPool || !teardownGrant || teardownGrant.at < deadAt + GRACE_SECONDS * 1000 - slackMs) {
             v(c.contract_id, `torn down by ${c.terminated_by?.slice(0, 8)}, built by ${c.provisioned_by?.slice(0, 8)} (dead: ${deadWorker?.agent.publicKey.slice(0, 8)})`);
           } else teardownsByOthers++;
         }

@@ -19,18 +19,18 @@ export function nextHeartbeatSeconds(offlineAfterSeconds: number): number {
 
 /**
  * A heartbeat whose report equals the stored one is not written again while `last_seen_at` is
- * younger than this (it still spends its nonce). Safe because agents beat every
- * nextHeartbeatSeconds (a third of the offline cutoff), far apart than this bound, so every beat
- * on that cadence is written and an agent's status and last_seen_at are exact; only extra beats
- * closer together than the bound are skipped, and then last_seen_at is behind by less than the
- * bound (5 s at most, a tenth of the cutoff when that is shorter). An agent that stops right
- * after a skipped beat turns offline that much early, inside the 10 s within which the product
- * notices agents going offline (WAIT_FALLBACK_MS) and well inside the cutoff's default 90 s.
+ * younger than this (it still spends its nonce, so it is verified and cannot be replayed). Safe
+ * because every rule that reads last_seen_at (the offline cutoff, the sticky-teardown grace, the
+ * dashboard's "seen … ago") counts whole seconds, and this bound is one second (a tenth of the
+ * cutoff if that is shorter): the stored time lags the last beat by less than that, and an agent
+ * on the cadence the answer asks for (nextHeartbeatSeconds, at least a second) has every beat
+ * written. What is skipped are beats closer together than a second: a retrying or misbehaving
+ * agent, or a benchmark.
  */
 export function heartbeatRewriteAfterSeconds(offlineAfterSeconds: number): number {
   return Math.min(HEARTBEAT_REWRITE_MAX_SECONDS, offlineAfterSeconds / 10);
 }
-const HEARTBEAT_REWRITE_MAX_SECONDS = 5;
+const HEARTBEAT_REWRITE_MAX_SECONDS = 1;
 
 /** What the schema cannot say about a heartbeat body (null: nothing). */
 function heartbeatProblem(body: { capabilities?: unknown }, rawBytes: number): string | null {
