@@ -45,10 +45,14 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   // Asynchronous stdout: under load, log lines queue while a write is in flight instead of one
   // blocking write per request; flushed when the app closes.
   const logStream = logging ? pino.destination({ dest: 1, sync: false }) : null;
+  const logRequests = logging && ['info', 'debug', 'trace'].includes(config.logLevel);
   const app = Fastify({
     logger: logStream ? { level: config.logLevel, stream: logStream } : false,
     // One JSON line per request, written by our onResponse hook (Fastify's own would write two).
     logController: new LogController({ disableRequestLogging: true }),
+    // A per-request child logger (it binds reqId) only when request lines are written: below info
+    // (warn, the usual production choice behind a load balancer's own log) a request costs no logger.
+    childLoggerFactory: (logger, bindings, opts) => (logRequests ? logger.child(bindings, opts) : logger),
     bodyLimit: config.bodyLimitBytes,
     // Trust only the hops we were told about: the client's own X-Forwarded-For entries don't count.
     trustProxy: config.trustProxy > 0 ? (_address: string, hop: number) => hop < config.trustProxy : false,
@@ -81,14 +85,18 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   app.decorateRequest('rawBody', null as unknown as Buffer);
   app.decorateRequest('bodyError', null);
-  app.addHook('onRequest', async (req) => {
+  // Hooks on every request take Fastify's callback form: no promise per hook per request.
+  app.addHook('onRequest', (req, _reply, done) => {
     req.rawBody = EMPTY;
     const hosts = hostHeaders(req.raw.rawHeaders);
-    if (hosts > 1) throw fail('invalid_host', 'The request carries more than one Host header; send exactly one.');
-    if (hosts === 0 && req.raw.httpVersion === '1.1') throw fail('invalid_host', 'An HTTP/1.1 request must carry a Host header.');
+    if (hosts > 1) return done(fail('invalid_host', 'The request carries more than one Host header; send exactly one.'));
+    if (hosts === 0 && req.raw.httpVersion === '1.1') return done(fail('invalid_host', 'An HTTP/1.1 request must carry a Host header.'));
     // Fastify never reads a GET's body; answering with it unread makes the kernel reset the
     // connection on close, cutting the response short. Read it and throw it away.
-    if ((req.method === 'GET' || req.method === 'HEAD') && carriesBody(req.headers)) await discardBody(req.raw, config.bodyLimitBytes);
+    if ((req.method === 'GET' || req.method === 'HEAD') && carriesBody(req.headers)) {
+      return void discardBody(req.raw, config.bodyLimitBytes).then(() => done(), done);
+    }
+    done();
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -137,12 +145,14 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     sendError(reply, fail('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
     ctx.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    ctx.metrics.requestSeconds.observe({ method: req.method, route }, seconds);
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: req.ip }, 'request');
+    ctx.metrics.requestSeconds.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    if (logRequests) {
+      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: req.ip }, 'request');
+    }
+    done();
   });
 
   await app.register(swagger, {
@@ -176,8 +186,9 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   // requests to finish, and every answer from now on closes its connection, so that keep-alive
   // clients reconnect to another replica instead of keeping this one open.
   let draining = false;
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('preClose', async () => {
     draining = true;

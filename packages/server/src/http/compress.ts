@@ -44,16 +44,16 @@ export async function compressBody(body: string | Buffer, encoding: Encoding, be
 }
 
 export function registerCompression(app: FastifyInstance): void {
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return done(null, payload);
     // Whether or not this answer is compressed, another client's may be: caches must key on it.
     const type = String(reply.getHeader('content-type') ?? '');
-    if (!COMPRESSIBLE.test(type) || reply.hasHeader('content-encoding')) return payload;
+    if (!COMPRESSIBLE.test(type) || reply.hasHeader('content-encoding')) return done(null, payload);
     reply.header('vary', 'accept-encoding');
-    if (req.method === 'HEAD' || Buffer.byteLength(payload) < COMPRESS_MIN_BYTES) return payload;
+    if (req.method === 'HEAD' || Buffer.byteLength(payload) < COMPRESS_MIN_BYTES) return done(null, payload);
     const encoding = pickEncoding(req.headers['accept-encoding']);
-    if (!encoding) return payload;
+    if (!encoding) return done(null, payload);
     reply.header('content-encoding', encoding).removeHeader('content-length');
-    return compressBody(payload, encoding);
+    compressBody(payload, encoding).then((body) => done(null, body), done);
   });
 }

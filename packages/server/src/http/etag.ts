@@ -28,13 +28,13 @@ function conditional(req: FastifyRequest, reply: FastifyReply): boolean {
 }
 
 export function registerEtags(app: FastifyInstance): void {
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (!conditional(req, reply) || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return payload;
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (!conditional(req, reply) || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return done(null, payload);
     const etag = etagOf(payload);
     // no-cache: a browser keeps the answer but asks again (with If-None-Match) before using it.
     reply.header('etag', etag).header('cache-control', 'private, no-cache');
-    if (!matchesIfNoneMatch(req.headers['if-none-match'], etag)) return payload;
+    if (!matchesIfNoneMatch(req.headers['if-none-match'], etag)) return done(null, payload);
     reply.code(304).removeHeader('content-type').removeHeader('content-length');
-    return '';
+    done(null, '');
   });
 }
