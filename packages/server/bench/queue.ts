@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import PgBoss from 'pg-boss';
 import { PostgresDb } from '../src/db/db.js';
 import { migrate } from '../src/db/migrate.js';
+import { provisionedBatch } from '../src/store/batches.js';
 import { claim, provisioned, type Caller, type LeasePolicy } from '../src/store/leases.js';
 import { PROTO_SCHEMA, claimPrototype, provisionedBatchPrototype } from './prototypes.js';
 import { QUICK, backendPids, cpuSince, cpuSnapshot, perItem, pick, scratchDatabases, seedContracts, seedProvider, stats, sz, TTL_SECONDS, type CpuSplit, type Env, type Stats } from './lib.js';
@@ -137,8 +138,16 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
                 } else {
                   const t2 = performance.now();
                   try {
-                    const n = await provisionedBatchPrototype(db, caller, got.map((i) => ({ id: i.contract_id, token: i.lock_token, details: { hostname: `vm-${i.contract_id.slice(0, 8)}` } })));
-                    confirmed += n;
+                    if (claimWith === 'src') {
+                      // The product's batch confirmation (POST …/contracts/provisioned without HTTP).
+                      const results = await provisionedBatch(db, caller, got.map((i) => ({ contract_id: i.contract_id, lock_token: i.lock_token, instance_details: { hostname: `vm-${i.contract_id.slice(0, 8)}` } })), policy);
+                      for (const r of results) {
+                        if (r.status === 200) confirmed++;
+                        else fail(new Error(`batch item ${r.status} ${r.error?.code ?? ''}`));
+                      }
+                    } else {
+                      confirmed += await provisionedBatchPrototype(db, caller, got.map((i) => ({ id: i.contract_id, token: i.lock_token, details: { hostname: `vm-${i.contract_id.slice(0, 8)}` } })));
+                    }
                   } catch (e) {
                     fail(e);
                   }
@@ -152,8 +161,8 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
         }
         if (confirmed !== items) errors[`confirmed ${confirmed} of ${items}`] = 1;
         const takeName = claimWith === 'src' ? `claim(max=${batch})` : `index-ordered claim(max=${batch})`;
-        const doneName = confirm === 'each' ? 'provisioned() per item' : 'batch confirm';
-        const name = `${claimWith === 'src' && confirm === 'each' ? 'ours' : 'prototype, not in src'}: ${takeName} + ${doneName}`;
+        const doneName = confirm === 'each' ? 'provisioned() per item' : claimWith === 'src' ? 'provisionedBatch() (store/batches.ts)' : 'batch confirm';
+        const name = `${claimWith === 'src' ? 'ours' : 'prototype, not in src'}: ${takeName} + ${doneName}`;
         return { name, batch, depth, rounds, items, seconds, perSecond: items / seconds, take: stats(take), done: stats(done), cpuPerItem: { ...perItem(cpu, items), apiMs: 0 }, errors };
       } finally {
         await db.close();
