@@ -283,13 +283,16 @@ describe('malformed bodies and callers', () => {
 describe('database errors', () => {
   test('a database error mid-batch is 503 for the whole batch, nothing commits, and the resend answers 200 per item', async () => {
     const f = await fleet();
+    // The first item is an open lease (confirmed by the batch's one-statement common case), the
+    // second an exact repeat (answered item by item, in a savepoint, after the first was written).
     const leases = [await held(f, f.a, 'provisioned'), await held(f, f.a, 'provisioned')];
+    await mustOk(single(f, f.a, 'provisioned', { contract_id: leases[1]!.id, lock_token: leases[1]!.token, instance_details: { ok: true } }));
     const ids = leases.map((l) => l.id);
-    // A replica whose database goes away after the first item's savepoint (as db.ts reports it: database_unavailable).
+    // A replica whose database goes away at the repeat's savepoint (as db.ts reports it: database_unavailable).
     let releases = 0;
     const failing = (tx: Queryable): Queryable => ({
       query: (sql: string, params?: readonly unknown[], opts?: QueryOptions) => {
-        if (sql.startsWith('RELEASE SAVEPOINT') && ++releases === 2) return Promise.reject(new DomainError('database_unavailable', undefined, {}, 1));
+        if (sql.startsWith('RELEASE SAVEPOINT') && ++releases === 1) return Promise.reject(new DomainError('database_unavailable', undefined, {}, 1));
         return tx.query(sql, params, opts);
       },
       exec: (sql: string) => tx.exec(sql),
@@ -309,6 +312,7 @@ describe('database errors', () => {
       const r = await batch(f, f.a, 'provisioned', items, { ...h, server });
       assertError(r, 503, 'database_unavailable');
       assert.ok(r.headers['retry-after'], 'with Retry-After');
+      assert.equal(releases, 1, 'the failure came after the first item was written');
       assert.deepEqual(await Promise.all(ids.map(row)), before, 'the first item did not commit either');
       assert.equal(await eventCount(ids), eventsBefore);
       const again = await mustOk(batch(f, f.a, 'provisioned', items));

@@ -600,8 +600,7 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
        UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $2, provisioned_at = now(),
          instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
          ${builtSql('$7::text', '$2', '$4::jsonb')}
-       WHERE c.contract_id = $1 AND c.provider_pubkey = $5 AND c.provisioning_lock_token = $3 AND c.lease_agent = $2
-         AND c.lease_outcome IS NULL AND ${allowedFromSql('provision')} AND c.payment_status = 'succeeded'
+       WHERE c.contract_id = $1 AND c.provider_pubkey = $5 AND ${openProvisionLeaseSql('$2', '$3')}
        RETURNING c.*
      ), ev AS (
        ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL, ${workActionSql('status')} FROM done`)}
@@ -621,6 +620,43 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
   const confirmed = await db.transaction((tx) => confirmProvisioned(tx, caller, id, token, details));
   if (confirmed) await recordAgentSuccess(db, caller.agent);
   return readItem(db, id, policy);
+}
+
+/**
+ * The fencing rule of a provision confirmation as a WHERE condition: the agent's open lease with
+ * the current token, on a contract that may still be provisioned and is paid. Under the row lock
+ * this is everything confirmProvisioned checks before it writes.
+ */
+function openProvisionLeaseSql(agent: string, token: string): string {
+  return `c.provisioning_lock_token = ${token} AND c.lease_agent = ${agent}
+    AND c.lease_outcome IS NULL AND ${allowedFromSql('provision')} AND c.payment_status = 'succeeded'`;
+}
+
+/**
+ * A batch's common case in one statement (inside the batch transaction, rows already locked in
+ * contract_id order): every item that is the caller's open lease with the current token is
+ * confirmed exactly as the single call's fast path confirms it. Returns the ids confirmed; the
+ * batch runs the others through confirmProvisioned to answer what the single call would.
+ */
+export async function confirmProvisionedOpenLeases(
+  tx: Queryable, caller: Caller, items: readonly { contract_id: string; lock_token: number; instance_details: Record<string, unknown> }[],
+): Promise<Set<string>> {
+  const r = await tx.query<{ contract_id: string }>(
+    `WITH done AS (
+       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $4, provisioned_at = now(),
+         instance_details = i.details, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
+         ${builtSql('$6::text', '$4', 'i.details')}
+       FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) AS i(id, token, details)
+       WHERE c.contract_id = i.id AND c.provider_pubkey = $5 AND ${openProvisionLeaseSql('$4', 'i.token')}
+       RETURNING c.contract_id, c.provisioning_lock_token, c.status
+     ), ev AS (
+       ${insertEventsSql(`SELECT contract_id, 'provisioned', $4, provisioning_lock_token, NULL, ${workActionSql('status')} FROM done`)}
+     )
+     SELECT contract_id FROM done`,
+    [items.map((i) => i.contract_id), items.map((i) => i.lock_token), items.map((i) => JSON.stringify(i.instance_details)), caller.agent, caller.provider, caller.poolId],
+    { prepare: 'dc_provisioned_batch' },
+  );
+  return new Set(r.rows.map((row) => row.contract_id));
 }
 
 /**
