@@ -5,8 +5,9 @@
 // at the earliest lease expiry and announces expired leases the same way. A notice is only a hint:
 // the woken request re-queries and parks again if another agent took the work.
 // Capacity-aware (DESIGN.md "Fleet operations (v3)"): among a pool's waiters, the one with the most
-// free provision slots (recorded at park time from its claim's eligibility read) is woken first,
-// ties going to the least recently granted; best effort per replica.
+// free provision slots (recorded at park time from its claim's eligibility read, plus the leases
+// it ended through this replica since) is woken first, ties going to the least recently granted;
+// best effort per replica.
 import type { WorkAction } from '@dc/core';
 import type { Db } from './db/db.js';
 import { DEFAULT_AGENT_OFFLINE_AFTER_SECONDS } from './config.js';
@@ -114,6 +115,17 @@ export class Dispatcher {
     if (teardown?.owner && left < count) return;
     if (poolId !== null) pick((w) => w.poolId === poolId && wants(w));
     pick((w) => w.poolId === null && wants(w));
+  }
+
+  /**
+   * `agent` ended `n` provision leases through this replica (provisioned, failed): its requests
+   * parked here rank with the slots that freed, not those they parked with. Best effort, like the
+   * order itself: leases ended through another replica count from the waiter's next wake or
+   * fallback re-check, and an exact repeat of a confirmation counts again until then.
+   */
+  slotsFreed(provider: string, agent: string, n: number): void {
+    if (n <= 0) return;
+    for (const w of this.waiters.get(provider) ?? []) if (w.agent === agent && w.freeSlots != null) w.freeSlots += n;
   }
 
   /** Resolves when work may exist for this scope, after `ms`, at shutdown, or when `signal` aborts. */

@@ -609,6 +609,20 @@ describe('wake-up order', () => {
     d.announce({ ...scope, count: 1, agent: 'y' });
     await tick();
     assert.deepEqual(woken.splice(0), ['y']);
+    d.announce({ ...scope, count: 1 });
+    await tick();
+    assert.deepEqual(woken.splice(0), ['x']);
+    // Leases an agent ends through this replica while parked count as free slots at once.
+    park('parked-with-one', 1, null);
+    park('parked-with-two', 2, null);
+    d.slotsFreed(scope.provider, 'parked-with-one', 3);
+    d.slotsFreed(scope.provider, 'someone-else', 5);
+    d.announce({ ...scope, count: 1 });
+    await tick();
+    assert.deepEqual(woken.splice(0), ['parked-with-one']);
+    d.announce({ ...scope, count: 1 });
+    await tick();
+    assert.deepEqual(woken.splice(0), ['parked-with-two']);
     await d.close();
   });
 });

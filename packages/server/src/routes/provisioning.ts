@@ -8,6 +8,7 @@ import {
   type Caller, type LeasePolicy, type WaiterInfo,
 } from '../store/leases.js';
 import type { WaitScope } from '../dispatch.js';
+import type { Signer } from '../http/auth.js';
 import { fleetPolicyOf } from '../store/eligibility.js';
 import { failedBatch, provisionedBatch, terminatedBatch } from '../store/batches.js';
 import { route } from './common.js';
@@ -109,6 +110,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const r = await byAgentOrProvider(req, req.params, lock_token,
         (c, id, token) => provisioned(ctx.db, c, id, token, instance_details, policy),
         (provider, id) => providerProvisioned(ctx.db, provider, id, instance_details, policy));
+      agentSlotsFreed(req, 1);
       count('provisioned');
       return r;
     });
@@ -118,6 +120,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const r = await byAgentOrProvider(req, req.params, lock_token,
         (c, id, token) => failed(ctx.db, c, id, token, error_message, policy, error_class ?? 'agent'),
         (provider, id) => providerFailed(ctx.db, provider, id, error_message, policy));
+      agentSlotsFreed(req, 1);
       count('failed');
       return r;
     });
@@ -130,6 +133,11 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       count('terminated');
       return r;
     });
+
+    /** An agent's provision leases ended: its long-polls parked here rank with the freed slots. */
+    const agentSlotsFreed = (req: { signer: Signer | null }, n: number) => {
+      if (req.signer?.kind === 'agent') ctx.dispatcher.slotsFreed(req.signer.providerPubkey, req.signer.pubkey, n);
+    };
 
     // v3 batches (agents only): per-item statuses; the counters count the items answered 200, as the single routes count their 200s.
     const countOk = (event: string, items: readonly { status: number }[]) => {
@@ -144,12 +152,14 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         }
       });
       const items = await provisionedBatch(ctx.db, caller(req), req.body.items, policy);
+      agentSlotsFreed(req, items.filter((i) => i.status === 200).length);
       countOk('provisioned', items);
       return { items };
     });
 
     route(app, ENDPOINTS.failedBatch, async (req) => {
       const items = await failedBatch(ctx.db, caller(req), req.body.items, policy);
+      agentSlotsFreed(req, items.filter((i) => i.status === 200).length);
       countOk('failed', items);
       return { items };
     });
