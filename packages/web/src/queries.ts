@@ -52,12 +52,19 @@ export function usePool(poolId: string) {
   });
 }
 
+/** One page of a pool's agents, filtered on the server; also what a filter change asks for at once. */
+export function poolAgentsQuery(c: Client, poolId: string, q: PoolAgentListQuery) {
+  return queryOptions({
+    queryKey: queryKeys.poolAgents(poolId, q),
+    queryFn: ({ signal }) => c.call('listPoolAgents', { params: { pool_id: poolId }, query: q, signal }),
+  });
+}
+
 /** One page of a pool's agents, filtered on the server (a 1,000-agent pool sends 100 rows). */
 export function usePoolAgents(poolId: string, q: PoolAgentListQuery) {
   const c = useClient();
   return useQuery({
-    queryKey: queryKeys.poolAgents(poolId, q),
-    queryFn: ({ signal }) => c.call('listPoolAgents', { params: { pool_id: poolId }, query: q, signal }),
+    ...poolAgentsQuery(c, poolId, q),
     refetchInterval: POLL_MS,
     placeholderData: keepPreviousData,
   });

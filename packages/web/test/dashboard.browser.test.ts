@@ -330,7 +330,8 @@ describe('provider dashboard in Chromium', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Next page' }).click();
     await expectText(page, '[data-total]', 'Showing 51–100 of 1003');
     assert.equal(await firstId(), 'bulk-0050');
-    assert.match(page.url(), /[?&]page=2/);
+    // The URL mirrors the filters once the page is idle, just after the rows.
+    await page.waitForURL(/[?&]page=2/);
     await page.getByRole('button', { name: '21' }).click();
     await expectText(page, '[data-total]', 'Showing 1001–1003 of 1003');
     assert.deepEqual(await page.locator('table[data-table=offerings] tbody tr[data-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-row'))), ['ded-manual', 'vps-de', 'vps-us']);

@@ -29,6 +29,13 @@ interface DataTableProps<T> {
   /** Rendered under a row when it is expanded. */
   expandedRowId?: string | null;
   renderExpanded?: (row: T) => ReactNode;
+  /**
+   * Rows keyed by position, for a page the server cut: the next page or filter rewrites the cells
+   * of the rows on screen instead of removing every row and building new ones (no elements
+   * created or dropped, so a smaller commit and style pass). Only for cells without state of their
+   * own, which would stay with the position rather than the item.
+   */
+  keyByPosition?: boolean;
   /** A page the server cut (`data` is that page): the same footer, with the server's total. */
   serverPage?: { offset: number; total: number; pageSize: number; onPage: (page: number) => void };
 }
@@ -117,11 +124,11 @@ export function DataTable<T>(p: DataTableProps<T>) {
         </thead>
         <tbody>
           {status}
-          {rows.map((row) => {
+          {rows.map((row, i) => {
             const expanded = p.expandedRowId != null && p.expandedRowId === row.id;
             return [
               <BodyRow
-                key={row.id}
+                key={p.keyByPosition ? i : row.id}
                 row={row}
                 original={row.original}
                 columns={p.columns}
@@ -180,7 +187,8 @@ function BodyRowView<T>({ row, className, onClick }: BodyRowProps<T>) {
       {row.getVisibleCells().map((cell) => {
         const meta = cell.column.columnDef.meta as { className?: string } | undefined;
         return (
-          <td key={cell.id} className={meta?.className} data-col={cell.column.id}>
+          // Keyed by column: a row reused for another item keeps its cells.
+          <td key={cell.column.id} className={meta?.className} data-col={cell.column.id}>
             {flexRender(cell.column.columnDef.cell, cell.getContext())}
           </td>
         );

@@ -11,6 +11,7 @@ import { DataTable } from '../components/DataTable.js';
 import { ErrorBox, StatusBadge } from '../components/bits.js';
 import { downloadText, formatPrice } from '../lib/format.js';
 import { useSettled } from '../lib/debounce.js';
+import { whenIdle } from '../lib/idle.js';
 import { Pager } from '../components/Pager.js';
 import { OfferingDialog } from './OfferingDialog.js';
 import { CsvImportDialog } from './CsvImportDialog.js';
@@ -36,6 +37,18 @@ function readFilters(p: URLSearchParams): Filters {
     status: OFFERING_STATUSES.find((st) => st === p.get('status')) ?? '',
     q: p.get('q') ?? '',
     page: Math.max(1, Number(p.get('page') ?? '1') || 1),
+  };
+}
+
+/** The page of offerings the filters show. */
+function listQuery(f: Filters): OfferingListQuery {
+  return {
+    limit: OFFERINGS_PAGE_SIZE,
+    offset: (f.page - 1) * OFFERINGS_PAGE_SIZE,
+    ...(f.pool_id ? { pool_id: f.pool_id } : {}),
+    ...(f.type ? { product_type: f.type } : {}),
+    ...(f.status ? { status: f.status } : {}),
+    ...(f.q ? { q: f.q } : {}),
   };
 }
 
@@ -74,45 +87,51 @@ function PoolCell({ o, pools }: { o: Offering; pools: Map<string, Pool> }) {
 
 export function OfferingsPage() {
   const c = useClient();
+  const qc = useQueryClient();
   // Filters live in component state (updated synchronously, so fast typing and quick successive
   // changes never act on stale values) and are mirrored into the URL for deep links and reloads.
   const [params, setParams] = useSearchParams();
   const [filters, setFilters] = useState<Filters>(() => readFilters(params));
+  /** The filters of the last change, ahead of the render that shows them. */
+  const latest = useRef(filters);
   const written = useRef(new Set<string>([params.toString()]));
   useEffect(() => {
     const next = writeFilters(filters);
     if (next.toString() === params.toString()) return;
-    written.current.add(next.toString());
-    setParams(next, { replace: true });
+    // The URL is only a mirror, written when the page is next idle: the router's navigation
+    // re-renders the page, which must not hold up the request for the new rows.
+    return whenIdle(() => {
+      written.current.add(next.toString());
+      setParams(next, { replace: true });
+    });
   }, [filters]); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => {
     // A URL this page did not write (a link, back/forward) replaces the filters.
     if (!written.current.has(params.toString())) {
       written.current.add(params.toString());
-      setFilters(readFilters(params));
+      change(readFilters(params));
     }
-  }, [params]);
+  }, [params]); // eslint-disable-line react-hooks/exhaustive-deps
   // While the search box is being typed in, the table keeps asking for what it shows (its last
   // query); the new term goes out once typing pauses.
-  const settledSearch = useSettled(filters.q);
+  const settledSearch = useSettled(filters.q, undefined, (term) => {
+    if (term === latest.current.q) void qc.prefetchQuery(offeringsQuery(c, listQuery(latest.current)));
+  });
   const shown = useRef<{ filters: Filters; q: OfferingListQuery } | null>(null);
-  if (!shown.current || settledSearch === filters.q) {
-    const f = filters;
-    shown.current = {
-      filters: f,
-      q: {
-        limit: OFFERINGS_PAGE_SIZE,
-        offset: (f.page - 1) * OFFERINGS_PAGE_SIZE,
-        ...(f.pool_id ? { pool_id: f.pool_id } : {}),
-        ...(f.type ? { product_type: f.type } : {}),
-        ...(f.status ? { status: f.status } : {}),
-        ...(f.q ? { q: f.q } : {}),
-      },
-    };
-  }
+  if (!shown.current || settledSearch === filters.q) shown.current = { filters, q: listQuery(filters) };
   const q = shown.current.q;
   const page = shown.current.filters.page;
   const offerings = useOfferings(q);
+  /**
+   * Applies new filters. Their page is asked for here, in the input event, so the request is on
+   * its way while React renders (the query below then finds it in flight); a search term still
+   * being typed waits for its pause instead.
+   */
+  const change = (next: Filters) => {
+    latest.current = next;
+    if (next.q === '' || next.q === shown.current?.filters.q) void qc.prefetchQuery(offeringsQuery(c, listQuery(next)));
+    setFilters(next);
+  };
   const pools = usePools();
   const poolMap = useMemo(() => new Map((pools.data ?? []).map((p) => [p.pool_id, p])), [pools.data]);
   const [modal, setModal] = useState<Modal>(null);
@@ -125,8 +144,7 @@ export function OfferingsPage() {
   if (filters.type) seenTypes.current.add(filters.type);
   const types = [...seenTypes.current].sort();
 
-  const update = (changes: Partial<Omit<Filters, 'page'>>, resetPage = true) =>
-    setFilters((f) => ({ ...f, ...changes, page: resetPage ? 1 : f.page }));
+  const update = (changes: Partial<Omit<Filters, 'page'>>) => change({ ...latest.current, ...changes, page: 1 });
 
   const columns = useMemo(
     () => [
@@ -168,7 +186,6 @@ export function OfferingsPage() {
   const pages = Math.max(1, Math.ceil(total / OFFERINGS_PAGE_SIZE));
 
   // The next page is fetched ahead, so "Next" shows at once (and is refreshed when it opens).
-  const qc = useQueryClient();
   const hasNext = page < pages;
   const nextKey = JSON.stringify(q);
   // Only once this page's answer is in (not for a page still on the previous filter's rows).
@@ -262,6 +279,7 @@ export function OfferingsPage() {
         columns={columns}
         data={offerings.data?.items}
         getRowId={(o) => o.offering_id}
+        keyByPosition
         isLoading={offerings.isPending}
         error={offerings.error}
         onRetry={() => void offerings.refetch()}
@@ -280,7 +298,7 @@ export function OfferingsPage() {
           )
         }
       />
-      <Pager page={page} pages={pages} onPage={(n) => setFilters((f) => ({ ...f, page: n }))} />
+      <Pager page={page} pages={pages} onPage={(n) => change({ ...latest.current, page: n })} />
       {modal?.kind === 'new' && <OfferingDialog pools={pools.data} types={types} onClose={() => setModal(null)} />}
       {modal?.kind === 'edit' && <OfferingDialog offering={modal.offering} pools={pools.data} types={types} onClose={() => setModal(null)} />}
       {modal?.kind === 'delete' && <DeleteOfferingDialog offering={modal.offering} onClose={() => setModal(null)} />}

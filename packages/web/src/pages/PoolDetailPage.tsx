@@ -6,7 +6,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { AGENT_STATUSES, STATE_REASON_MAX, type AgentStatus, type PoolAgent, type PoolAgentListQuery, type SetupTokenInfo } from '@dc/core';
-import { usePendingTokens, usePool, usePoolAgents, usePools } from '../queries.js';
+import { poolAgentsQuery, usePendingTokens, usePool, usePoolAgents, usePools } from '../queries.js';
 import { useSettled } from '../lib/debounce.js';
 import { ApiError, errorMessage } from '../api/client.js';
 import { queryKeys } from '../api/query-keys.js';
@@ -28,6 +28,11 @@ const agentCol = createColumnHelper<PoolAgent>();
 const tokenCol = createColumnHelper<SetupTokenInfo>();
 /** Agents per page, cut by the server (ordered by label, then key): a 1,000-agent pool sends 100. */
 const AGENTS_PAGE_SIZE = 100;
+
+/** The page of agents a filter shows. */
+function agentListQuery(page: number, status: AgentStatus | '', q: string): PoolAgentListQuery {
+  return { limit: AGENTS_PAGE_SIZE, offset: (page - 1) * AGENTS_PAGE_SIZE, ...(status ? { status } : {}), ...(q ? { q } : {}) };
+}
 
 type Modal =
   | { kind: 'add-agent' }
@@ -111,13 +116,11 @@ export function PoolDetailPage() {
   const [filter, setFilter] = useState('');
   const [statusFilter, setStatusFilter] = useState<AgentStatus | ''>('');
   const [agentsPage, setAgentsPage] = useState(1);
-  const search = useSettled(filter.trim());
-  const agentsQuery: PoolAgentListQuery = {
-    limit: AGENTS_PAGE_SIZE,
-    offset: (agentsPage - 1) * AGENTS_PAGE_SIZE,
-    ...(statusFilter ? { status: statusFilter } : {}),
-    ...(search ? { q: search } : {}),
-  };
+  // Each change asks for its page at once (the input event, or the end of the typing pause), so the
+  // request is on its way while React renders; the table's query then finds it in flight.
+  const ask = (q: PoolAgentListQuery) => void qc.prefetchQuery(poolAgentsQuery(c, poolId, q));
+  const search = useSettled(filter.trim(), undefined, (term) => ask(agentListQuery(1, statusFilter, term)));
+  const agentsQuery = agentListQuery(agentsPage, statusFilter, search);
   const agentList = usePoolAgents(poolId, agentsQuery);
   const pools = usePools();
   const agents = agentList.data?.items;
@@ -414,7 +417,10 @@ export function PoolDetailPage() {
           name="agent-status"
           value={statusFilter}
           onChange={(e) => {
-            setStatusFilter(e.target.value as AgentStatus | '');
+            const status = e.target.value as AgentStatus | '';
+            // A term still in its typing pause is asked for when the pause ends.
+            if (search === filter.trim()) ask(agentListQuery(1, status, search));
+            setStatusFilter(status);
             setAgentsPage(1);
           }}
         >
@@ -437,11 +443,20 @@ export function PoolDetailPage() {
         columns={agentColumns}
         data={agents}
         getRowId={(a) => a.agent_pubkey}
+        keyByPosition
         isLoading={agentList.isPending}
         error={agentList.error}
         onRetry={() => void agentList.refetch()}
         serverPage={
-          agentList.data && { offset: agentsQuery.offset ?? 0, total: agentList.data.total, pageSize: AGENTS_PAGE_SIZE, onPage: setAgentsPage }
+          agentList.data && {
+            offset: agentsQuery.offset ?? 0,
+            total: agentList.data.total,
+            pageSize: AGENTS_PAGE_SIZE,
+            onPage: (n) => {
+              ask(agentListQuery(n, statusFilter, search));
+              setAgentsPage(n);
+            },
+          }
         }
         rowClassName={(a) => (a.status === 'revoked' ? 'row-revoked' : undefined)}
         empty={
