@@ -146,7 +146,10 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
                         else fail(new Error(`batch item ${r.status} ${r.error?.code ?? ''}`));
                       }
                     } else {
-                      confirmed += await provisionedBatchPrototype(db, caller, got.map((i) => ({ id: i.contract_id, token: i.lock_token, details: { hostname: `vm-${i.contract_id.slice(0, 8)}` } })));
+                      // Awaited first: `confirmed += await …` would add to the value read before the
+                      // await and lose the other workers' counts in between.
+                      const n = await provisionedBatchPrototype(db, caller, got.map((i) => ({ id: i.contract_id, token: i.lock_token, details: { hostname: `vm-${i.contract_id.slice(0, 8)}` } })));
+                      confirmed += n;
                     }
                   } catch (e) {
                     fail(e);
