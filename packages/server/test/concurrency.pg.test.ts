@@ -6,7 +6,8 @@
 // to, and a lock history in which no two leases were ever live at once. Teardown (v3): a third of
 // the provisioned contracts are cancelled, refunded or terminated mid-run, some only after one
 // agent was killed for good; each must be terminated exactly once, by the agent that built it
-// unless that agent was gone past DC_STICKY_GRACE_SECONDS, and nothing else torn down.
+// unless that agent was gone past DC_STICKY_GRACE_SECONDS, and nothing else torn down. The
+// odd-numbered agents confirm with the v3 batch calls (DC_BATCH_CONFIRM), so kills hit them too.
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node scripts/run-tests.mjs concurrency
 import { test } from 'node:test';
@@ -250,6 +251,11 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
     let workerRenewals = 0;
     let workerFailures = 0;
     let apiRestartedAt = 0;
+    // Odd-numbered workers confirm provisioned/failed in batches; every such confirmation line carries `batch`.
+    const batching = (w: Worker) => w.index % 2 === 1;
+    let batchConfirmations = 0;
+    const batchSizes = new Map<number, number>(); // items in the batch request → confirmations seen
+    const batchMismatch: string[] = []; // a batch worker's single confirmation, or the other way round
     let replicaDownSeconds = 0;
     const startWorker = (w: Worker) => {
       if (stopped) return;
@@ -275,6 +281,7 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
           DC_LONG_RENEW_PCT: '2',
           DC_LONG_EXPIRE_PCT: '2',
           DC_FAIL_PCT: '2',
+          ...(batching(w) && { DC_BATCH_CONFIRM: '1' }),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -288,6 +295,14 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
         } catch {
           unexpected.push(`worker ${w.index} stdout: ${line.slice(0, 300)}`);
           return;
+        }
+        const confirmation = m.ev === 'provisioned' || m.ev === 'failed' || (['dropped', 'unexpected'].includes(m.ev) && ['provisioned', 'failed'].includes(m.phase));
+        if (confirmation) {
+          if (typeof m.batch === 'number') {
+            batchConfirmations++;
+            batchSizes.set(m.batch, (batchSizes.get(m.batch) ?? 0) + 1);
+          }
+          if ((typeof m.batch === 'number') !== batching(w)) batchMismatch.push(`worker ${w.index}: ${line.slice(0, 200)}`);
         }
         switch (m.ev) {
           case 'claimed':
@@ -687,15 +702,21 @@ test('exactly-once provisioning: 3 replicas, 24 agent processes, kills and resta
       ended_by: Object.fromEntries(['cancel', 'refund', 'terminate'].map((k) => [k, [...triggered.values()].filter((x) => x === k).length])),
       terminated: counts.terminated ?? 0,
       teardowns_by_others_after_grace: teardownsByOthers,
+      batch_confirming_agents: workers.filter(batching).length,
+      confirmations_via_batches: batchConfirmations,
+      // By the size of the batch request they went in (a lone confirmation is a batch of one).
+      batch_confirmations_by_batch_size: Object.fromEntries([...batchSizes].sort((a, b) => a[0] - b[0])),
     };
     console.log('# concurrency figures ' + JSON.stringify(figures, null, 1).replace(/\n\s*/g, ' '));
     console.log('# timeline: ' + timeline.join('; '));
-    console.log(`# requests by worker runs that exited normally (killed runs not counted): ${exitStats.requests} (${exitStats.claims} claims, ${exitStats.empty_claims} empty), mean latency ${((exitStats.request_ms ?? 0) / (exitStats.requests || 1)).toFixed(1)} ms`);
+    console.log(`# requests by worker runs that exited normally (killed runs not counted): ${exitStats.requests} (${exitStats.claims} claims, ${exitStats.empty_claims} empty), mean latency ${((exitStats.request_ms ?? 0) / (exitStats.requests || 1)).toFixed(1)} ms; ${exitStats.batch_items ?? 0} confirmations in ${exitStats.batch_calls ?? 0} batch calls`);
     if (retryWhy.size > 0) console.log('# worker retries by cause: ' + JSON.stringify(Object.fromEntries([...retryWhy].sort((a, b) => b[1] - a[1]).slice(0, 10))));
     if (serverErrors.length > 0) console.log(`# ${serverErrors.length} replica error log lines, first: ${serverErrors.slice(0, 5).join('\n#   ')}`);
 
     assert.deepEqual(violations.slice(0, 30), [], `${violations.length} exactly-once violations`);
     assert.deepEqual(unexpected.slice(0, 20), [], 'workers saw no unexpected answers');
+    assert.ok(batchConfirmations > 0, 'batch-confirming workers confirmed through the batch calls');
+    assert.deepEqual(batchMismatch.slice(0, 10), [], 'batch workers confirmed only through batches, the others only one by one');
     assert.deepEqual(workers.filter((w) => w.exitError).map((w) => `worker ${w.index}: ${w.exitError}`), []);
     assert.deepEqual([...dropped.keys()].filter((k) => k !== 'lease_lost'), [], 'the only reason to drop work is lease_lost');
     assert.equal(contracts.length, CONTRACTS, 'no contract lost');
