@@ -196,9 +196,19 @@ describe('per item, as the single call answers', () => {
       return out;
     };
     const [mine, twins] = [await leases(f.a), await leases(f.twin)];
+    // Each ended provision lease frees a slot for the agent's parked long-polls (Dispatcher.slotsFreed).
+    const freed: [string, number][] = [];
+    const dispatcher = h.server.ctx.dispatcher;
+    const slotsFreed = dispatcher.slotsFreed;
+    dispatcher.slotsFreed = (provider, agent, count) => {
+      freed.push([agent, count]);
+      slotsFreed.call(dispatcher, provider, agent, count);
+    };
     const r = await mustOk(batch(f, f.a, 'failed', mine.map((m, i) => ({ contract_id: m.id, lock_token: m.token, error_message: 'boom', error_class: classes[i] }))));
     assert.deepEqual(r.body.items.map((i: any) => i.status), [200, 200, 200, 200]);
     for (const [i, t] of twins.entries()) await mustOk(single(f, f.twin, 'failed', { contract_id: t.id, lock_token: t.token, error_message: 'boom', error_class: classes[i] }));
+    dispatcher.slotsFreed = slotsFreed;
+    assert.deepEqual(freed, [[f.a.publicKey, 4], ...twins.map(() => [f.twin.publicKey, 1] as [string, number])]);
     // Three agent-class failures: the threshold (3) cools the agent down and the count restarts.
     assert.deepEqual(await health(f.a), { consecutive_failures: 0, cooldowns_since_success: 1, cooled: true });
     assert.deepEqual(await health(f.a), await health(f.twin));

@@ -295,8 +295,17 @@ describe('teardown work', () => {
     // An exact repeat of the provisioned call is still 200 (contract_cancelled never refuses one).
     const rep = await agentCall(h, f.a, 'POST', `${cpath(f, id)}/provisioned`, { lock_token: provisionToken, instance_details: { vmid: 101, host_scope: 'cluster-1' } });
     assert.equal(rep.status, 200, rep.text);
-    // Failed: back-off, attempts + 1, the lease ends.
+    // Failed: back-off, attempts + 1, the lease ends. A teardown lease held no provision slot, so
+    // the agent's parked long-polls are not told of a freed one (Dispatcher.slotsFreed).
+    const freed: number[] = [];
+    const slotsFreed = h.server.ctx.dispatcher.slotsFreed;
+    h.server.ctx.dispatcher.slotsFreed = (provider, agent, count) => {
+      freed.push(count);
+      slotsFreed.call(h.server.ctx.dispatcher, provider, agent, count);
+    };
     const failed = await mustOk(agentCall(h, f.a, 'POST', `${cpath(f, id)}/failed`, { lock_token: t1, error_message: 'qm destroy: locked' }));
+    h.server.ctx.dispatcher.slotsFreed = slotsFreed;
+    assert.deepEqual(freed, []);
     assert.equal(failed.body.status, 'terminating');
     assert.equal(failed.body.attempts, 1);
     assert.ok(failed.body.next_attempt_at, 'backing off');

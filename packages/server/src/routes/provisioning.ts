@@ -120,7 +120,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const r = await byAgentOrProvider(req, req.params, lock_token,
         (c, id, token) => failed(ctx.db, c, id, token, error_message, policy, error_class ?? 'agent'),
         (provider, id) => providerFailed(ctx.db, provider, id, error_message, policy));
-      agentSlotsFreed(req, 1);
+      if (r.action === 'provision') agentSlotsFreed(req, 1);
       count('failed');
       return r;
     });
@@ -134,7 +134,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       return r;
     });
 
-    /** An agent's provision leases ended: its long-polls parked here rank with the freed slots. */
+    /** An agent's provision leases ended (teardown leases hold no provision slot): its long-polls parked here rank with the freed slots. */
     const agentSlotsFreed = (req: { signer: Signer | null }, n: number) => {
       if (req.signer?.kind === 'agent') ctx.dispatcher.slotsFreed(req.signer.providerPubkey, req.signer.pubkey, n);
     };
@@ -158,8 +158,8 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     });
 
     route(app, ENDPOINTS.failedBatch, async (req) => {
-      const items = await failedBatch(ctx.db, caller(req), req.body.items, policy);
-      agentSlotsFreed(req, items.filter((i) => i.status === 200).length);
+      const { items, provisionLeasesEnded } = await failedBatch(ctx.db, caller(req), req.body.items, policy);
+      agentSlotsFreed(req, provisionLeasesEnded);
       countOk('failed', items);
       return { items };
     });

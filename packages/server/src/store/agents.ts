@@ -6,7 +6,7 @@ import { PERMISSIONS, delegationMessage, type AgentSetupResult, type AgentState,
 import { hashSetupToken, signMessage, type Identity } from '@dc/core/node';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, fail, notFound } from '../errors.js';
-import { SPEND_NONCE_CTES, type AgentNonceSpend } from './auth.js';
+import { AGENT_DELEGATION_CTE, SPEND_NONCE_CTES, type AgentNonceSpend } from './auth.js';
 import { releaseLeasesOfAgent } from './leases.js';
 import { agentActor, providerActor, recordAudit, type Actor } from './audit.js';
 import { readAgent } from './pools.js';
@@ -154,7 +154,7 @@ export async function spendNonceAndRecordHeartbeat(
 ): Promise<NonceSpendWithHeartbeat> {
   const r = await db.query<AgentNonceSpend & HeartbeatState & { recorded: boolean }>(
     `WITH ${SPEND_NONCE_CTES},
-     d AS (SELECT provider_pubkey, pool_id, revoked_at IS NOT NULL AS revoked, state FROM provider_agent_delegations WHERE agent_pubkey = $1),
+     ${AGENT_DELEGATION_CTE},
      hb AS (
        INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities, max_concurrent)
        SELECT $1, now(), $5::text, $6::text, $7::int, $8::jsonb, $9::int FROM d

@@ -30,12 +30,15 @@ export const SPEND_NONCE_CTES = `
     ON CONFLICT DO NOTHING RETURNING 1)`;
 const SPEND_NONCE_SQL = `WITH ${SPEND_NONCE_CTES}
   SELECT (SELECT in_window FROM win) AS in_window, (SELECT count(*) FROM spent)::int AS fresh`;
+/** CTE `d`: the delegation of agent $1 as every agent call's auth reads it (no row: not an agent). */
+export const AGENT_DELEGATION_CTE = `d AS (
+    SELECT provider_pubkey, pool_id, revoked_at IS NOT NULL AS revoked, state FROM provider_agent_delegations WHERE agent_pubkey = $1)`;
 // Agents: the same, plus the delegation (read on every call, so a revocation applies at once).
-const SPEND_NONCE_AND_READ_AGENT_SQL = `WITH ${SPEND_NONCE_CTES}
+const SPEND_NONCE_AND_READ_AGENT_SQL = `WITH ${SPEND_NONCE_CTES}, ${AGENT_DELEGATION_CTE}
   SELECT (SELECT in_window FROM win) AS in_window, (SELECT count(*) FROM spent)::int AS fresh,
-         d.provider_pubkey, d.pool_id, d.revoked_at IS NOT NULL AS revoked
+         d.provider_pubkey, d.pool_id, d.revoked
   FROM (SELECT 1) AS one
-  LEFT JOIN provider_agent_delegations d ON d.agent_pubkey = $1`;
+  LEFT JOIN d ON true`;
 
 /** Spends `nonce` for `pubkey` if `timestampMs` is inside the window. */
 export async function spendNonce(db: Queryable, pubkey: string, nonce: string, timestampMs: string): Promise<NonceSpend> {

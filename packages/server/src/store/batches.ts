@@ -111,12 +111,16 @@ export async function provisionedBatch(db: Db, caller: Caller, items: readonly P
  * POST …/contracts/failed: each item as POST …/contracts/{id}/failed by this agent. `agent`-class
  * failures count against its health item by item, in request order, exactly as single calls would.
  */
-export async function failedBatch(db: Db, caller: Caller, items: readonly FailedItem[], policy: LeasePolicy): Promise<BatchItemResult[]> {
+export async function failedBatch(
+  db: Db, caller: Caller, items: readonly FailedItem[], policy: LeasePolicy,
+): Promise<{ items: BatchItemResult[]; provisionLeasesEnded: number }> {
+  let provisionLeasesEnded = 0;
   const { results } = await runBatch(db, caller, items, { agentFirst: true, offlineAfterSeconds: offlineOf(policy) }, async (tx, item, notices) => {
-    await confirmFailed(tx, caller, item.contract_id, item.lock_token, item.error_message, policy, item.error_class ?? 'agent', notices);
+    const ended = await confirmFailed(tx, caller, item.contract_id, item.lock_token, item.error_message, policy, item.error_class ?? 'agent', notices);
+    if (ended === 'provision') provisionLeasesEnded++;
     return false;
   });
-  return results;
+  return { items: results, provisionLeasesEnded };
 }
 
 /** POST …/contracts/terminated: each item as an agent's POST …/contracts/{id}/terminated. */

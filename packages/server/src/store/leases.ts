@@ -591,15 +591,19 @@ function builtSql(pool: string, owner: string, details: string): string {
     host_scope = COALESCE(${details} ->> 'host_scope', ${agentScopeSql(owner)})`;
 }
 
+/** The columns an agent's provision confirmation writes (single call, batch and slow path alike); `details` is a jsonb expression. */
+function agentProvisionedSetSql(agent: string, details: string, pool: string): string {
+  return `provisioned_by = ${agent}, provisioned_at = now(), instance_details = ${details}, next_attempt_at = NULL, ${CLEAR_LOCK},
+    lease_outcome = 'provisioned', updated_at = now(), ${builtSql(pool, agent, details)}`;
+}
+
 export async function provisioned(db: Db, caller: Caller, id: string, token: number, details: Record<string, unknown>, policy: LeasePolicy): Promise<WorkItem> {
   // The common case in one statement: the caller's open lease with the current token. The WHERE
   // clause is the whole fencing rule, re-checked under the row lock, so it is as safe as the
   // transaction below, which runs only to explain a refusal (or answer an exact repeat).
   const fast = await db.query<WorkItem>(
     `WITH done AS (
-       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $2, provisioned_at = now(),
-         instance_details = $4::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
-         ${builtSql('$7::text', '$2', '$4::jsonb')}
+       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, ${agentProvisionedSetSql('$2', '$4::jsonb', '$7::text')}
        WHERE c.contract_id = $1 AND c.provider_pubkey = $5 AND ${openProvisionLeaseSql('$2', '$3')}
        RETURNING c.*
      ), ev AS (
@@ -643,9 +647,7 @@ export async function confirmProvisionedOpenLeases(
 ): Promise<Set<string>> {
   const r = await tx.query<{ contract_id: string }>(
     `WITH done AS (
-       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, provisioned_by = $4, provisioned_at = now(),
-         instance_details = i.details, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
-         ${builtSql('$6::text', '$4', 'i.details')}
+       UPDATE contract_sign_requests c SET status = ${statusAfterSql('provision')}, ${agentProvisionedSetSql('$4', 'i.details', '$6::text')}
        FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) AS i(id, token, details)
        WHERE c.contract_id = i.id AND c.provider_pubkey = $5 AND ${openProvisionLeaseSql('$4', 'i.token')}
        RETURNING c.contract_id, c.provisioning_lock_token, c.status
@@ -671,9 +673,7 @@ export async function confirmProvisioned(tx: Queryable, caller: Caller, id: stri
   // provisioning_failed: the machine exists and nobody else was granted the contract.
   const status = transition(row.status, 'provision', () => notProvisionable(row, 'provision'));
   await tx.query(
-    `UPDATE contract_sign_requests c SET status = $4, provisioned_by = $2, provisioned_at = now(),
-       instance_details = $3::jsonb, next_attempt_at = NULL, ${CLEAR_LOCK}, lease_outcome = 'provisioned', updated_at = now(),
-       ${builtSql('$5::text', '$2', '$3::jsonb')}
+    `UPDATE contract_sign_requests c SET status = $4, ${agentProvisionedSetSql('$2', '$3::jsonb', '$5::text')}
      WHERE contract_id = $1`,
     [id, caller.agent, JSON.stringify(details), status, caller.poolId],
   );
@@ -706,18 +706,19 @@ export async function failed(
  * `failed` inside the caller's transaction, whose FIRST statement locked the caller's agent row
  * (lockAgent). `notices`: when given, the contracts that offer work again at once are added to it
  * instead of announced here (a batch announces them in one notice: PostgreSQL delivers identical
- * notices of one transaction only once).
+ * notices of one transaction only once). Returns the failed lease's work (null: an exact repeat).
  */
 export async function confirmFailed(
   tx: Queryable, caller: Caller, id: string, token: number, message: string, policy: LeasePolicy, errorClass: ErrorClass, notices?: string[],
-): Promise<void> {
+): Promise<WorkAction | null> {
   const row = await lockContract(tx, id, { provider: caller.provider });
-  if (await fence(tx, row, caller, token, 'failed') === 'repeat') return;
+  if (await fence(tx, row, caller, token, 'failed') === 'repeat') return null;
   // The sweeper already counted this lease's expiry as an attempt (and against the agent's
   // health); don't count it twice: once per lease.
   const countAttempt = row.lock_agent !== null;
   await recordFailure(tx, row, caller.agent, token, message, policy, { countAttempt, errorClass, notices });
   if (countAttempt && errorClass === 'agent') await countAgentFailures(tx, [caller.agent], fleetOf(policy));
+  return workActionOf(row.status);
 }
 
 /**
