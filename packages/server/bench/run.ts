@@ -25,7 +25,7 @@
 // BENCHMARKS.md). The soak (bench/soak.ts, 10 minutes; BENCH_SOAK_SECONDS) runs only when named
 // there, and for 20 s in the quick pass.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -571,6 +571,28 @@ function machine(): { cpus: string; model: string; node: string; load: string; m
   return { cpus, model, node: process.version, load: loadavg().map((x) => x.toFixed(2)).join(' '), memory };
 }
 
+/**
+ * What this machine charges for the two things every request pays (a signature check and a
+ * database round trip), measured alone before the parts run: runs on different days compare
+ * through these (a virtual machine's context switches have cost 3× one day to the next).
+ */
+async function calibrate(db: Env['db']): Promise<{ verifyUs: number; roundTripUs: number; roundTripCpuUs: number }> {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const msg = Buffer.alloc(200, 1);
+  const sig = sign(null, msg, privateKey);
+  const N = 2000;
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) verify(null, msg, publicKey, sig);
+  const verifyUs = Number(process.hrtime.bigint() - t) / 1e3 / N;
+  for (let i = 0; i < N; i++) await db.query('SELECT $1::int AS n', [i], { prepare: 'bench_calibrate' });
+  const cpu0 = process.cpuUsage();
+  t = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) await db.query('SELECT $1::int AS n', [i], { prepare: 'bench_calibrate' });
+  const roundTripUs = Number(process.hrtime.bigint() - t) / 1e3 / N;
+  const cpu = process.cpuUsage(cpu0);
+  return { verifyUs, roundTripUs, roundTripCpuUs: (cpu.user + cpu.system) / N };
+}
+
 type Row = [string, string, string, string];
 const ok = (b: boolean) => (b ? 'met' : '**missed**');
 const cpuRow = (c: { apiMs: number; dbMs: number; selfMs: number }) => `${ms(c.apiMs)} / ${ms(c.dbMs)} / ${ms(c.selfMs)} ms`;
@@ -585,6 +607,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   console.log(`# dc-api bench (${QUICK ? 'quick' : 'full'}, scale ${SCALE}${ONLY ? `, only ${[...ONLY].join(',')}` : ''}) on ${dbUrl ? `PostgreSQL ${redact(dbUrl)}` : 'embedded PGlite'}; load average ${m0.load}`);
   const env = dbUrl ? await startPostgres(dbUrl) : await startPglite();
+  const cal = await calibrate(env.db);
+  console.log(`# this machine now: Ed25519 verify ${cal.verifyUs.toFixed(0)} µs; database round trip (SELECT $1, prepared) ${cal.roundTripUs.toFixed(0)} µs wall, ${cal.roundTripCpuUs.toFixed(0)} µs client CPU`);
   let tp: ThroughputResult | null = null;
   let tpEach: ThroughputResult | null = null;
   let disp: DispatchResult | null = null;
@@ -663,7 +687,7 @@ async function main(): Promise<void> {
     );
     targets.push(['dispatch latency p99 (payment → lease held)', `< ${TARGET_DISPATCH_P99_MS} ms`, `${ms(d.latency.p99)} ms (p50 ${ms(d.latency.p50)})`, ok(d.latency.p99 < TARGET_DISPATCH_P99_MS && d.latency.n === d.contracts)]);
     details.push(
-      `- Dispatch: ${d.contracts} accepted contracts in ${d.pools} location-routed pools (${d.agents / d.pools} agents each, agents spread round-robin over the replicas); payments sent open-loop at ${d.achievedRate.toFixed(1)}/s to a random replica; t0 just before each payment request, t1 when the claim answer carrying the contract arrived (one clock, this process). Latency (ms) p50 ${ms(d.latency.p50)}, p90 ${ms(d.latency.p90)}, p99 ${ms(d.latency.p99)}, max ${ms(d.latency.max)}, mean ${ms(d.latency.mean)}; ${d.beforePaymentAnswer} of ${d.contracts} leases reached an agent before the payment request itself was answered. Payment request p50 ${ms(d.payment.p50)}, p99 ${ms(d.payment.p99)}, max ${ms(d.payment.max)} ms. ${d.claimRequests} claim requests, ${d.emptyClaims} answered empty (a wake-up lost the race to another replica's waiter, or a 25 s wait ended). Errors: ${errs(d.errors)}.`,
+      `- Dispatch: ${d.contracts} accepted contracts in ${d.pools} location-routed pools (${d.agents / d.pools} agents each, agents spread round-robin over the replicas); payments sent open-loop at ${d.achievedRate.toFixed(1)}/s to a random replica; t0 just before each payment request, t1 when the claim answer carrying the contract arrived (one clock, this process). Latency (ms) p50 ${ms(d.latency.p50)}, p90 ${ms(d.latency.p90)}, p99 ${ms(d.latency.p99)}, max ${ms(d.latency.max)}, mean ${ms(d.latency.mean)}, after a warm-up wave of ${d.warmup.contracts} contracts on the fresh replicas (cold start: p50 ${ms(d.warmup.latency.p50)}, p99 ${ms(d.warmup.latency.p99)}, max ${ms(d.warmup.latency.max)}); p50 / p99 by quarter of the run ${d.byQuarter.map((q) => `${ms(q.p50)} / ${ms(q.p99)}`).join(', ')}; ${d.beforePaymentAnswer} of ${d.contracts} leases reached an agent before the payment request itself was answered. Payment request p50 ${ms(d.payment.p50)}, p99 ${ms(d.payment.p99)}, max ${ms(d.payment.max)} ms. ${d.claimRequests} claim requests, ${d.emptyClaims} answered empty (a wake-up lost the race to another replica's waiter, or a 25 s wait ended). Errors: ${errs(d.errors)}.`,
     );
   }
   if (hb) {
@@ -819,6 +843,7 @@ Generated by \`packages/server/bench/run.ts\` on ${started.toISOString()}; every
 - Node ${m0.node}
 - Database: ${env.pgVersion}
 - Load average (1/5/15 min) at start: ${m0.load}; at end: ${m1.load}. The machine is shared: other processes ran at the same time.
+- Measured alone before the parts ran: an Ed25519 verify ${cal.verifyUs.toFixed(0)} µs; a database round trip (\`SELECT $1\`, prepared) ${cal.roundTripUs.toFixed(0)} µs wall and ${cal.roundTripCpuUs.toFixed(0)} µs client CPU. Compare runs of different days through these.
 
 ## Command
 

@@ -1,9 +1,10 @@
 // One interface over the two PostgreSQL engines we run on: a server (`pg` pool) when DATABASE_URL
 // is set, else embedded PGlite. Only PostgreSQL 15-compatible SQL goes through it.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import { DomainError } from '../errors.js';
-import { DB_CONNECT_TIMEOUT_MS, DB_RETRY_AFTER_SECONDS, LISTEN_RETRY_FIRST_MS, LISTEN_RETRY_MAX_MS } from '../timing.js';
+import { DB_CONNECT_TIMEOUT_MS, DB_IDLE_CLOSE_MS, DB_RETRY_AFTER_SECONDS, LISTEN_RETRY_FIRST_MS, LISTEN_RETRY_MAX_MS } from '../timing.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -12,10 +13,23 @@ export interface QueryResult<T> {
 
 export interface QueryOptions {
   /**
-   * Name for a server-side prepared statement (PostgreSQL; PGlite ignores it). Only for hot
-   * statements whose text never varies: each name must always carry the same SQL.
+   * Name for a server-side prepared statement (PostgreSQL; PGlite ignores it), planned once per
+   * connection. A string must always carry the same SQL; `true` names the statement by its text,
+   * for statements built from a few variants. Only for statements whose text takes no values
+   * (those go in parameters) and where one generic plan fits every call.
    */
-  prepare?: string;
+  prepare?: string | true;
+}
+
+/** Statement names for `prepare: true`, by SQL text (a finite set: the text takes no values). */
+const namesByText = new Map<string, string>();
+function preparedName(sql: string): string {
+  let name = namesByText.get(sql);
+  if (name === undefined) {
+    name = `dc_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    namesByText.set(sql, name);
+  }
+  return name;
 }
 
 export interface Queryable {
@@ -116,6 +130,7 @@ export class PostgresDb implements Db {
     this.pool = new pg.Pool({
       connectionString,
       max: opts.max ?? 16,
+      idleTimeoutMillis: DB_IDLE_CLOSE_MS,
       types: pgTypes,
       application_name: this.applicationName,
       // Named statements (the hot paths: QueryOptions.prepare) are planned once per connection. A
@@ -152,7 +167,8 @@ export class PostgresDb implements Db {
   }
 
   private statement(sql: string, params: readonly unknown[], opts: QueryOptions): pg.QueryConfig {
-    return { text: sql, values: params as unknown[], name: this.prepared ? opts.prepare : undefined };
+    const name = !this.prepared || opts.prepare === undefined ? undefined : opts.prepare === true ? preparedName(sql) : opts.prepare;
+    return { text: sql, values: params as unknown[], name };
   }
 
   async query<T>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<QueryResult<T>> {

@@ -31,6 +31,7 @@ export async function recordAudit(tx: Queryable, e: AuditEntry): Promise<void> {
       e.provider, e.kind, e.actor.kind, e.actor.pubkey, e.subject.type, e.subject.id, e.subject.pool_id ?? null,
       e.detail == null ? null : JSON.stringify(e.detail),
     ],
+    { prepare: true },
   );
 }
 

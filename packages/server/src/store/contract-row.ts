@@ -117,6 +117,7 @@ export async function lockContract(tx: Queryable, id: string, scope: Scope, rout
      FROM contract_sign_requests c WHERE ${where.join(' AND ')}
      FOR UPDATE OF c`,
     params,
+    { prepare: true },
   );
   if (!r.rows[0]) throw notFound(`Contract ${id}`);
   return r.rows[0];

@@ -12,7 +12,7 @@ import { providerActor, recordAudit } from './audit.js';
 import { notifyWork, type WorkNoticePolicy } from './work-notify.js';
 
 async function readContract(db: Queryable, contractId: string): Promise<Contract | undefined> {
-  return (await db.query<Contract>(`SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`, [contractId])).rows[0];
+  return (await db.query<Contract>(`SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`, [contractId], { prepare: true })).rows[0];
 }
 
 export async function createContract(db: Db, customer: string, input: ContractCreate): Promise<Contract> {
@@ -38,6 +38,7 @@ export async function getContract(db: Queryable, contractId: string, viewer: Vie
   const r = await db.query<Contract>(
     `SELECT ${CONTRACT_COLUMNS} FROM ${CONTRACT_FROM} WHERE c.contract_id = $1 AND ${scopeSql(viewer, '$2')}`,
     [contractId, scopeKey(viewer)],
+    { prepare: true },
   );
   if (!r.rows[0]) throw notFound(`Contract ${contractId}`);
   return r.rows[0];
@@ -168,7 +169,7 @@ export async function setPayment(
     if (!canSetPayment(c.payment_status, status)) {
       throw fail('invalid_transition', `Cannot mark payment ${status}: it is ${c.payment_status}.`);
     }
-    await tx.query(`UPDATE contract_sign_requests SET payment_status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status]);
+    await tx.query(`UPDATE contract_sign_requests SET payment_status = $2, updated_at = now() WHERE contract_id = $1`, [contractId, status], { prepare: true });
     await recordAudit(tx, { provider: c.provider_pubkey, kind: 'payment_recorded', actor: { kind: 'operator', pubkey: operator }, subject: { type: 'contract', id: contractId }, detail: { payment_status: status, previous: c.payment_status } });
     if (status === 'refunded') await endContract(tx, c, 'refund', null, 'payment refunded', notice, false);
     if (status === 'succeeded' && offersWork(c.status)) await notifyWork(tx, [contractId], notice.offlineAfterSeconds);

@@ -153,7 +153,7 @@ export const RETRY_ELSEWHERE = `c.contract_id IN (SELECT b.contract_id FROM bloc
  * row) without blocking the foreign-key checks of heartbeat and inventory inserts. 401 when revoked.
  */
 export async function lockAgent(tx: Queryable, agent: string): Promise<void> {
-  const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR NO KEY UPDATE`, [agent]);
+  const r = await tx.query(`SELECT 1 FROM provider_agent_delegations WHERE agent_pubkey = $1 AND revoked_at IS NULL FOR NO KEY UPDATE`, [agent], { prepare: true });
   if (r.rowCount === 0) throw fail('agent_revoked');
 }
 

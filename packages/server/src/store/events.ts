@@ -37,5 +37,6 @@ export async function recordEvent(tx: Queryable, e: ContractEventRow): Promise<v
   await tx.query(
     insertEventsSql(`SELECT $1, $2, $3, $4, $5, ${workActionSql()}, $6::boolean, $7::text FROM contract_sign_requests c WHERE c.contract_id = $1`, ['via_fallback', 'error_class']),
     [e.contractId, e.event, e.actor, e.token, e.detail, e.viaFallback ?? null, e.errorClass ?? null],
+    { prepare: true },
   );
 }

@@ -404,6 +404,7 @@ async function readItem(db: Queryable, id: string, policy: LeasePolicy): Promise
     await db.query<WorkItem>(
       `SELECT ${ITEM_COLUMNS}, ${policy.ttlSeconds}::int AS lock_ttl_seconds FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`,
       [id],
+      { prepare: true },
     )
   ).rows[0]!;
 }

@@ -81,7 +81,7 @@ export function notifyWorkSql(contractIds: string, offlineAfterSeconds: number):
 /** Sends the notices for `contractIds`; `offlineAfterSeconds` defaults to DC_AGENT_OFFLINE_AFTER_SECONDS's default (tests, tools). */
 export async function notifyWork(tx: Queryable, contractIds: readonly string[], offlineAfterSeconds = DEFAULT_AGENT_OFFLINE_AFTER_SECONDS): Promise<void> {
   if (contractIds.length === 0) return;
-  await tx.query(`SELECT ${notifyWorkSql('SELECT unnest($1::text[])', offlineAfterSeconds)}`, [contractIds]);
+  await tx.query(`SELECT ${notifyWorkSql('SELECT unnest($1::text[])', offlineAfterSeconds)}`, [contractIds], { prepare: true });
 }
 
 /** Agent `agent` became eligible for new work again (resume, reset-health): wake its waiter, wherever it waits. */
