@@ -51,12 +51,14 @@ const CFG = {
   throughput: { contracts: sz(5000, 300), agents: QUICK ? 10 : 50, pools: 5, max: 10 },
   latency: { offerings: sz(10_000, 200), contracts: sz(100_000, 2000), agents: sz(1000, 50), pools: QUICK ? 10 : 50, pendingPct: 3, samples: QUICK ? 200 : 3000, concurrency: 8 },
 };
-const TARGET_CPS = 1000;
+const TARGET_CPS = 1200; // issue 14
 const TARGET_P99_MS = 5;
 const TARGET_DISPATCH_P99_MS = 250;
 const TARGET_HEARTBEATS = 5000;
 const TARGET_HEARTBEAT_P99_MS = 20;
-const TARGET_QUEUE_RATIO = 1.0;
+/** Issue 14: the claim path against pg-boss, by throughput and by CPU per item, at each queue depth. */
+const TARGET_QUEUE_RATIO: Record<number, number> = { 10_000: 2.5, 1000: 1.0 };
+const queueTarget = (depth: number) => TARGET_QUEUE_RATIO[depth] ?? 1.0;
 const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 /** BENCHMARKS.md: text from this line on is written by hand and kept when the figures are regenerated. */
@@ -762,8 +764,8 @@ async function main(): Promise<void> {
   if (queue) {
     const q = queue;
     if (q.skipped) {
-      rows.push(['database claim path vs pg-boss', q.skipped, `≥ ${TARGET_QUEUE_RATIO.toFixed(1)}×`, 'n/a']);
-      targets.push(['claim path vs pg-boss (items/s ratio)', `≥ ${TARGET_QUEUE_RATIO.toFixed(1)}×`, q.skipped, 'n/a']);
+      rows.push(['database claim path vs pg-boss', q.skipped, '', 'n/a']);
+      targets.push(['claim path vs pg-boss (items/s and CPU per item ratios)', '', q.skipped, 'n/a']);
     } else {
       const cpuOf = (r: { cpuPerItem: { dbMs: number; selfMs: number } }) => r.cpuPerItem.dbMs + r.cpuPerItem.selfMs;
       for (const depth of q.depths) {
@@ -774,9 +776,17 @@ async function main(): Promise<void> {
           const b = boss(o.batch);
           if (!b) continue;
           const ratio = o.perSecond / b.perSecond;
-          rows.push([`  ratio ours / pg-boss, batch ${o.batch}, ${depth} queued`, `${ratio.toFixed(2)}×`, `≥ ${TARGET_QUEUE_RATIO.toFixed(1)}×`, ok(ratio >= TARGET_QUEUE_RATIO)]);
-          rows.push([`    same, by CPU per item (PostgreSQL + client; less sensitive to other load on the machine)`, `${(cpuOf(b) / cpuOf(o)).toFixed(2)}× (${ms(cpuOf(o))} vs ${ms(cpuOf(b))} ms)`, '', '']);
-          targets.push([`claim path vs pg-boss, batch ${o.batch}, ${depth} queued (items/s ratio)`, `≥ ${TARGET_QUEUE_RATIO.toFixed(1)}×`, `${ratio.toFixed(2)}× (${o.perSecond.toFixed(0)} vs ${b.perSecond.toFixed(0)}/s)`, ok(ratio >= TARGET_QUEUE_RATIO)]);
+          const cpuRatio = cpuOf(b) / cpuOf(o);
+          const want = queueTarget(depth);
+          const confirm = o.name.includes('Batch') ? 'batch confirm' : 'confirm per item';
+          rows.push([`  ratio ours / pg-boss, batch ${o.batch}, ${depth} queued`, `${ratio.toFixed(2)}×`, `≥ ${want.toFixed(1)}×`, ok(ratio >= want)]);
+          rows.push([`    same, by CPU per item (PostgreSQL + client; less sensitive to other load on the machine)`, `${cpuRatio.toFixed(2)}× (${ms(cpuOf(o))} vs ${ms(cpuOf(b))} ms)`, `≥ ${want.toFixed(1)}×`, ok(cpuRatio >= want)]);
+          targets.push([
+            `claim path vs pg-boss, batch ${o.batch} (${confirm}), ${depth} queued: items/s, CPU per item`,
+            `≥ ${want.toFixed(1)}×`,
+            `${ratio.toFixed(2)}× (${o.perSecond.toFixed(0)} vs ${b.perSecond.toFixed(0)}/s), ${cpuRatio.toFixed(2)}× (${ms(cpuOf(o))} vs ${ms(cpuOf(b))} ms)`,
+            ok(ratio >= want && cpuRatio >= want),
+          ]);
         }
         for (const o of at.filter((r) => r.name.startsWith('prototype'))) {
           const b = boss(o.batch);

@@ -102,6 +102,8 @@ const round = (x) => Math.round(x * 10) / 10;
 /** The dashboard's poll period (queries.ts) and the window each refresh figure is averaged over. */
 const POLL_MS = 2500;
 const REFRESH_WINDOW_MS = 10_000;
+/** The dashboard's typing pause before a search is sent (src/lib/debounce.ts SEARCH_PAUSE_MS). */
+const SEARCH_PAUSE_MS = 150;
 
 // Runs inside the page: performs `action`, resolves with the ms until `done()` holds in the DOM
 // and one more animation frame has run.
@@ -366,11 +368,16 @@ export async function runUiBench({ baseUrl, providerSeedHex, offerings = 5000, a
   const out = { offerings: figures.offerings, agents: figures.agents, repeats };
   for (const [k, v] of Object.entries(figures)) if (Array.isArray(v)) out[k] = stats(v);
   out.refreshStatuses = statuses;
-  out.targets = { interactionMs: 100, firstLoadMs: 1000 };
-  out.withinTargets =
-    out.offeringsFirstRowsMs.median < 1000 &&
-    out.agentsFirstRowsMs.median < 1000 &&
-    ['offeringsFilterMs', 'offeringsPoolFilterMs', 'offeringsStatusFilterMs', 'offeringsSearchMs', 'offeringsNextPageMs', 'agentsFilterMs', 'agentsStatusFilterMs'].every((k) => out[k].median < 100);
+  // A search is timed from the last key, so it includes the typing pause the issue asks for; the
+  // interaction target applies to what follows the pause.
+  out.offeringsSearchAfterPauseMs = stats(figures.offeringsSearchMs.map((x) => x - SEARCH_PAUSE_MS));
+  out.agentsFilterAfterPauseMs = stats(figures.agentsFilterMs.map((x) => x - SEARCH_PAUSE_MS));
+  out.targets = { interactionMs: 100, firstLoadMs: 1000, searchPauseMs: SEARCH_PAUSE_MS };
+  const interactions = ['offeringsFilterMs', 'offeringsPoolFilterMs', 'offeringsStatusFilterMs', 'offeringsSearchAfterPauseMs', 'offeringsNextPageMs', 'agentsFilterAfterPauseMs', 'agentsStatusFilterMs'];
+  const firstLoads = ['offeringsFirstRowsMs', 'agentsFirstRowsMs'];
+  out.withinTargets = firstLoads.every((k) => out[k].median < 1000) && interactions.every((k) => out[k].median < 100);
+  // The same with every sample (max) instead of the median.
+  out.withinTargetsEveryRun = firstLoads.every((k) => out[k].max < 1000) && interactions.every((k) => out[k].max < 100);
   out.setup = { importMs: round(setup.importMs), agentSetupMs: round(setup.agentSetupMs), agentsCreated: setup.agentsCreated };
   out.bundle = { ...bundle };
   return out;
