@@ -1,7 +1,8 @@
 // Experiment: EXPLAIN (ANALYZE, BUFFERS) of claim() (store/leases.ts) with N queued contracts in
 // one pool, in a fresh database, after M of them were already claimed and confirmed (dead index
-// entries). Run: DATABASE_URL=… node packages/server/dist/bench/experiments/claim-plan.js [N] [M]
-import { PostgresDb, type Db } from '../../src/db/db.js';
+// entries), claiming up to MAX at once. Run:
+//   DATABASE_URL=… node packages/server/dist/bench/experiments/claim-plan.js [N] [M] [MAX]
+import { PostgresDb, type Db, type Queryable } from '../../src/db/db.js';
 import { migrate } from '../../src/db/migrate.js';
 import { claim, provisioned, type LeasePolicy } from '../../src/store/leases.js';
 import { explainAnalyze, scratchDatabases, seedContracts, seedProvider } from '../lib.js';
@@ -10,6 +11,7 @@ const policy: LeasePolicy = { ttlSeconds: 300, backoffSeconds: 30, maxAttempts: 
 const adminUrl = process.env.DATABASE_URL!;
 const n = Number(process.argv[2] ?? 10000);
 const m = Number(process.argv[3] ?? 0);
+const max = Number(process.argv[4] ?? 1);
 const name = `dcbench_plan_${process.pid}`;
 const scratch = await scratchDatabases(adminUrl);
 const url = await scratch.create(name);
@@ -27,13 +29,21 @@ try {
     await provisioned(db, caller, it!.contract_id, it!.lock_token, { h: 1 }, policy);
   }
   if (m) console.log(`${m} claim+provisioned sequentially: ${((performance.now() - t0) / m).toFixed(2)} ms each`);
+  // claim() locks the agent first and then grants in one statement, both inside a transaction:
+  // the spy's transaction runs the lock for real and captures the grant statement.
   let captured: { sql: string; params: readonly unknown[] } | null = null;
   const spy = Object.create(db) as Db;
-  spy.query = (async (sql: string, params: readonly unknown[] = []) => {
-    captured = { sql, params };
-    throw new Error('captured');
-  }) as Db['query'];
-  await claim(spy, caller, { max: 1, exclude: [] }, policy).catch(() => {});
+  spy.transaction = (async (fn: (tx: Queryable) => Promise<unknown>) =>
+    db.transaction((tx) =>
+      fn({
+        query: (async (sql: string, params: readonly unknown[] = []) => {
+          if (!sql.includes('picked')) return tx.query(sql, params);
+          captured = { sql, params };
+          throw new Error('captured');
+        }) as Queryable['query'],
+      } as Queryable),
+    )) as Db['transaction'];
+  await claim(spy, caller, { max, exclude: [] }, policy).catch(() => {});
   console.log((await explainAnalyze(url, captured!.sql, captured!.params)).join('\n'));
 } finally {
   await db.close();

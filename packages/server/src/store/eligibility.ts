@@ -124,8 +124,9 @@ function failedItSql(who: string): string {
  * (either class) or let its lease expire within the last `windowSeconds`, since it last became
  * provisionable, and another eligible (online) agent of its pool exists that has not failed it
  * since then (legacy agents: among the provider's pool-less agents). Computed once per statement
- * from the agent's own recent outcomes (index contract_events_agent_outcome_idx: few rows), so the
- * work queries only probe a small hashed set per candidate.
+ * from the agent's own recent failures and expiries (contract_events_agent_failure_idx, which holds
+ * no successes: a busy agent has thousands of those in the window), so the work queries only probe
+ * a small hashed set per candidate.
  */
 export function retryElsewhereCte(a: { agent: string; pool: string | null; provider: string; windowSeconds: string; offline: string }): string {
   const peers = a.pool !== null ? `d2.pool_id = ${a.pool}` : `d2.provider_pubkey = ${a.provider} AND d2.pool_id IS NULL`;
