@@ -3,5 +3,7 @@
 -- contract_events_agent_outcome_idx also holds every success, so a busy agent's claim walked all
 -- of its successes inside the retry window (thousands of rows at a few hundred contracts a
 -- second, each with a heap fetch). Failures are few; this index holds nothing else.
-CREATE INDEX contract_events_agent_failure_idx ON contract_events (agent_pubkey, at) INCLUDE (contract_id)
+-- IF NOT EXISTS: on a large contract_events, create it by hand CONCURRENTLY before the upgrade
+-- (docs/operations.md, "Upgrades"); this then finds it and returns at once.
+CREATE INDEX IF NOT EXISTS contract_events_agent_failure_idx ON contract_events (agent_pubkey, at) INCLUDE (contract_id)
     WHERE event IN ('failed', 'expired') AND action = 'provision';
