@@ -36,6 +36,8 @@ export interface QueueRun {
   /** Items queued when a drain starts; `rounds` drains of `depth` items, `items` in all. */
   depth: number;
   rounds: number;
+  /** How items were confirmed: one call each, or one call per claimed batch (pg-boss: complete(ids)). */
+  confirm: 'each' | 'batch';
   items: number;
   seconds: number;
   perSecond: number;
@@ -166,7 +168,7 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
         const takeName = claimWith === 'src' ? `claim(max=${batch})` : `index-ordered claim(max=${batch})`;
         const doneName = confirm === 'each' ? 'provisioned() per item' : claimWith === 'src' ? 'provisionedBatch() (store/batches.ts)' : 'batch confirm';
         const name = `${claimWith === 'src' ? 'ours' : 'prototype, not in src'}: ${takeName} + ${doneName}`;
-        return { name, batch, depth, rounds, items, seconds, perSecond: items / seconds, take: stats(take), done: stats(done), cpuPerItem: { ...perItem(cpu, items), apiMs: 0 }, errors };
+        return { name, batch, depth, rounds, confirm, items, seconds, perSecond: items / seconds, take: stats(take), done: stats(done), cpuPerItem: { ...perItem(cpu, items), apiMs: 0 }, errors };
       } finally {
         await db.close();
       }
@@ -232,7 +234,7 @@ export async function benchQueue(env: Env): Promise<QueueResult> {
           addCpu(cpu, await cpuSince(env, cpu0, backendsOf(bossDb)));
         }
         if (completed !== items) errors[`completed ${completed} of ${items}`] = 1;
-        return { name: `pg-boss ${bossVersion()}: fetch(batchSize=${batch}) + complete(ids)`, batch, depth, rounds, items, seconds, perSecond: items / seconds, take: stats(take), done: stats(done), cpuPerItem: { ...perItem(cpu, items), apiMs: 0 }, errors: { ...errors, ...bossErrors } };
+        return { name: `pg-boss ${bossVersion()}: fetch(batchSize=${batch}) + complete(ids)`, batch, depth, rounds, confirm: 'batch', items, seconds, perSecond: items / seconds, take: stats(take), done: stats(done), cpuPerItem: { ...perItem(cpu, items), apiMs: 0 }, errors: { ...errors, ...bossErrors } };
       };
       for (const depth of depths) {
         // Interleaved, so that each pair ran under the same background load (the machine is shared).

@@ -778,7 +778,7 @@ async function main(): Promise<void> {
           const ratio = o.perSecond / b.perSecond;
           const cpuRatio = cpuOf(b) / cpuOf(o);
           const want = queueTarget(depth);
-          const confirm = o.name.includes('Batch') ? 'batch confirm' : 'confirm per item';
+          const confirm = o.confirm === 'batch' ? 'batch confirm' : 'confirm per item';
           rows.push([`  ratio ours / pg-boss, batch ${o.batch}, ${depth} queued`, `${ratio.toFixed(2)}×`, `≥ ${want.toFixed(1)}×`, ok(ratio >= want)]);
           rows.push([`    same, by CPU per item (PostgreSQL + client; less sensitive to other load on the machine)`, `${cpuRatio.toFixed(2)}× (${ms(cpuOf(o))} vs ${ms(cpuOf(b))} ms)`, `≥ ${want.toFixed(1)}×`, ok(cpuRatio >= want)]);
           targets.push([
