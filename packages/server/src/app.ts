@@ -22,7 +22,7 @@ import { describeValidation } from './http/validation.js';
 import { opsRoutes } from './routes/ops.js';
 import { providerRoutes } from './routes/providers.js';
 import { poolRoutes } from './routes/pools.js';
-import { agentRoutes } from './routes/agents.js';
+import { agentRoutes, heartbeatRewriteAfterSeconds } from './routes/agents.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { contractRoutes } from './routes/contracts.js';
 import { provisioningRoutes } from './routes/provisioning.js';
@@ -170,7 +170,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   // ETag before compression: the tag names the body, whatever its encoding.
   registerEtags(app);
   registerCompression(app);
-  registerAuth(app, ctx.db, config.publicUrl ? authorityOf(config.publicUrl) : null);
+  registerAuth(app, ctx.db, config.publicUrl ? authorityOf(config.publicUrl) : null, heartbeatRewriteAfterSeconds(config.agentOfflineAfterSeconds));
 
   await app.register(opsRoutes(ctx));
   await app.register(providerRoutes(ctx));

@@ -3,11 +3,12 @@
 // the shared server key, heartbeats and online status, and revocation.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { delegationMessage } from '@dc/core';
+import { MAX_CLOCK_PAST_MS, delegationMessage } from '@dc/core';
 import { generateIdentity, publicKeyFromHex, verifyMessage, type Identity } from '@dc/core/node';
 import { sweepExpiredTokens } from '../src/jobs/sweeper.js';
 import { heartbeatRewriteAfterSeconds } from '../src/routes/agents.js';
-import { spendNonceAndRecordHeartbeat } from '../src/store/agents.js';
+import type { Queryable } from '../src/db/db.js';
+import { AgentAuthBatcher, type AgentAuthRequest } from '../src/store/agent-auth.js';
 import { startServer } from '../src/server.js';
 import {
   agentCall,
@@ -549,7 +550,7 @@ describe('heartbeat', () => {
   });
 });
 
-describe('heartbeat in one round trip with its nonce', () => {
+describe('heartbeat recorded in the statement that spends its nonce', () => {
   const lastSeenAge = async (agent: Identity): Promise<number | null> =>
     (await h.db.query<{ age: number | null }>(
       `SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM agent_status WHERE agent_pubkey = $1`, [agent.publicKey],
@@ -563,8 +564,9 @@ describe('heartbeat in one round trip with its nonce', () => {
     const agent = await registerAgent(h, provider, poolId);
     const report = { version: '3.0.0', active_contracts: 1, capabilities: { cores: 8 } };
     let n = 0;
-    const beat = (r: typeof report) => spendNonceAndRecordHeartbeat(
-      h.db, { agentPubkey: agent.publicKey, nonce: `rewrite-bound-${n++}-nonce`, timestampMs: String(Date.now()), pathProvider: provider.publicKey }, r, 60);
+    const batcher = new AgentAuthBatcher(h.db, 60);
+    const beat = (r: typeof report) => batcher.spend(
+      { agentPubkey: agent.publicKey, nonce: `rewrite-bound-${n++}-nonce`, timestampMs: String(Date.now()), pathProvider: provider.publicKey, heartbeat: r });
     assert.ok((await beat(report)).heartbeat, 'recorded');
     await backdate(agent, 30);
     const again = await beat(report);
@@ -620,6 +622,127 @@ describe('heartbeat in one round trip with its nonce', () => {
       assertError(await signedAs(agent, body, nonce), 401, 'replayed_request');
     });
   }
+});
+
+describe('agent auth in batches (store/agent-auth.ts)', () => {
+  /** h.db, counting the statements sent through it. */
+  const counting = () => {
+    const seen = { statements: 0 };
+    const db: Queryable = {
+      query: (sql, params, opts) => {
+        seen.statements++;
+        return h.db.query(sql, params, opts);
+      },
+      exec: (sql) => h.db.exec(sql),
+    };
+    return { db, seen };
+  };
+  const req = (agent: Identity, nonce: string, extra: Partial<AgentAuthRequest> = {}): AgentAuthRequest =>
+    ({ agentPubkey: agent.publicKey, nonce, timestampMs: String(Date.now()), pathProvider: provider.publicKey, ...extra });
+
+  test('requests of one turn go as one statement, and each keeps its own outcome', async () => {
+    const good = await Promise.all([0, 1, 2, 3, 4].map((i) => registerAgent(h, provider, poolId, `batch-${i}`)));
+    const replayer = await registerAgent(h, provider, poolId, 'batch-replayer');
+    const revoked = await registerAgent(h, provider, poolId, 'batch-revoked');
+    await mustOk(heartbeat(revoked, { version: '1.0.0' }));
+    assert.equal((await call(h, provider, 'DELETE', `${base(provider)}/agents/${revoked.publicKey}`)).status, 204);
+    const stranger = generateIdentity();
+    const elsewhere = await registerAgent(h, provider, poolId, 'batch-elsewhere');
+    const late = await registerAgent(h, provider, poolId, 'batch-late');
+    const { db, seen } = counting();
+    const batcher = new AgentAuthBatcher(db, 1);
+    await batcher.spend(req(replayer, 'batch-replayed-nonce-01'));
+    seen.statements = 0;
+
+    const report = { version: '2.0.0', active_contracts: 0 };
+    const [claims, beats, replay, rev, unknown, foreign, stale] = await Promise.all([
+      Promise.all(good.slice(0, 2).map((a, i) => batcher.spend(req(a, `batch-claim-nonce-${i}`)))),
+      Promise.all(good.slice(2).map((a, i) => batcher.spend(req(a, `batch-beat-nonce-${i}`, { heartbeat: report })))),
+      batcher.spend(req(replayer, 'batch-replayed-nonce-01', { heartbeat: report })),
+      batcher.spend(req(revoked, 'batch-revoked-nonce-01', { heartbeat: report })),
+      batcher.spend(req(stranger, 'batch-stranger-nonce-1')),
+      batcher.spend(req(elsewhere, 'batch-elsewhere-nonce', { heartbeat: report, pathProvider: generateIdentity().publicKey })),
+      batcher.spend(req(late, 'batch-late-nonce-0001', { heartbeat: report, timestampMs: String(Date.now() - MAX_CLOCK_PAST_MS - 60_000) })),
+    ]);
+    assert.equal(seen.statements, 1, 'one statement for the whole turn');
+    for (const c of claims) {
+      assert.deepEqual(c, { in_window: true, fresh: 1, provider_pubkey: provider.publicKey, pool_id: poolId, revoked: false, heartbeat: null });
+    }
+    for (const b of beats) {
+      assert.equal(b.fresh, 1);
+      assert.deepEqual(b.heartbeat, { pool_id: poolId, pool_name: b.heartbeat?.pool_name, state: 'active', drained: false });
+      assert.ok(b.heartbeat?.pool_name, 'the pool is named');
+    }
+    assert.equal(replay.fresh, 0, 'a spent nonce is a replay inside a batch too');
+    assert.equal(replay.heartbeat, null);
+    assert.equal(rev.revoked, true);
+    assert.equal(rev.heartbeat, null);
+    assert.equal(unknown.provider_pubkey, null, 'unknown agent');
+    assert.equal(unknown.fresh, 1, 'its nonce is spent all the same');
+    assert.equal(foreign.provider_pubkey, provider.publicKey);
+    assert.equal(foreign.heartbeat, null, 'not recorded under another provider');
+    assert.equal(stale.in_window, false);
+    assert.equal(stale.fresh, 0, 'out of the window: the nonce is not spent');
+    const status = await h.db.query<{ agent_pubkey: string; version: string }>(
+      `SELECT agent_pubkey, version FROM agent_status WHERE agent_pubkey = ANY($1)`,
+      [[...good, replayer, revoked, elsewhere, late].map((a) => a.publicKey)],
+    );
+    assert.deepEqual(
+      status.rows.filter((r) => r.version === '2.0.0').map((r) => r.agent_pubkey).sort(),
+      good.slice(2).map((a) => a.publicKey).sort(),
+      'only the three valid heartbeats were written',
+    );
+  });
+
+  test('one agent twice in a turn goes in two statements: two nonces both spent, one nonce spent once', async () => {
+    const agent = await registerAgent(h, provider, poolId, 'batch-twice');
+    const { db, seen } = counting();
+    const batcher = new AgentAuthBatcher(db, 1);
+    const two = await Promise.all([batcher.spend(req(agent, 'twice-nonce-a-0001')), batcher.spend(req(agent, 'twice-nonce-b-0001'))]);
+    assert.deepEqual(two.map((r) => r.fresh), [1, 1]);
+    assert.equal(seen.statements, 2);
+    const same = await Promise.all([0, 1, 2, 3].map(() => batcher.spend(req(agent, 'twice-same-nonce-01', { heartbeat: { version: '1.0.0' } }))));
+    assert.deepEqual(same.map((r) => r.fresh).sort(), [0, 0, 0, 1]);
+    assert.equal(same.filter((r) => r.heartbeat).length, 1, 'recorded once');
+  });
+
+  test('an item that breaks the statement fails alone; the others of its batch are answered, their nonces spent once', async () => {
+    const ok1 = await registerAgent(h, provider, poolId, 'batch-isolate-ok1');
+    const bad = await registerAgent(h, provider, poolId, 'batch-isolate-bad');
+    const ok2 = await registerAgent(h, provider, poolId, 'batch-isolate-ok2');
+    const batcher = new AgentAuthBatcher(h.db, 1);
+    // U+0000 never gets this far over HTTP (the input guard refuses it); jsonb cannot hold it.
+    const out = await Promise.allSettled([
+      batcher.spend(req(ok1, 'isolate-nonce-ok1-01', { heartbeat: { version: '1.0.0' } })),
+      batcher.spend(req(bad, 'isolate-nonce-bad-01', { heartbeat: { version: '1.0.0', capabilities: { note: 'a\u0000b' } } })),
+      batcher.spend(req(ok2, 'isolate-nonce-ok2-01', { pathProvider: '%00\u0000' })),
+    ]);
+    assert.equal(out[0].status, 'fulfilled');
+    assert.equal(out[1].status, 'rejected');
+    assert.equal(out[2].status, 'fulfilled');
+    assert.equal((out[0] as PromiseFulfilledResult<{ fresh: number }>).value.fresh, 1);
+    assert.equal((out[2] as PromiseFulfilledResult<{ fresh: number }>).value.fresh, 1);
+    const again = await batcher.spend(req(ok1, 'isolate-nonce-ok1-01'));
+    assert.equal(again.fresh, 0, 'spent by the retry alone, not twice');
+  });
+
+  test('past 64 items a turn takes more statements, and every item is answered', async () => {
+    const agents = await Promise.all(Array.from({ length: 70 }, (_, i) => registerAgent(h, provider, poolId, `batch-many-${i}`)));
+    const { db, seen } = counting();
+    const batcher = new AgentAuthBatcher(db, 1);
+    const out = await Promise.all(agents.map((a, i) => batcher.spend(req(a, `batch-many-nonce-${i}`, { heartbeat: { version: '1.0.0' } }))));
+    assert.equal(seen.statements, 2);
+    assert.ok(out.every((r) => r.fresh === 1 && r.heartbeat?.pool_id === poolId));
+  });
+
+  test('the same signed heartbeat sent ten times at once is accepted once', async () => {
+    const agent = await registerAgent(h, provider, poolId, 'batch-http-replay');
+    const nonce = 'http-replay-race-nonce-1';
+    const res = await Promise.all(Array.from({ length: 10 }, () =>
+      call(h, agent, 'POST', `${base(provider)}/heartbeat`, { version: '1.0.0' }, { keyHeader: 'X-Agent-Pubkey', nonce })));
+    assert.deepEqual(res.map((r) => r.status).sort(), [200, ...Array(9).fill(401)]);
+    for (const r of res.filter((x) => x.status === 401)) assert.equal(r.body.error.code, 'replayed_request');
+  });
 });
 
 describe('revoke', () => {

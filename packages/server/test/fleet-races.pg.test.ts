@@ -2,7 +2,9 @@
 // its own connection pool, on one database. Grants lock the agent's row first and read its limits
 // in a later statement (store/eligibility.ts), so
 //   - concurrent claims and locks for one agent on both replicas never exceed its max_concurrent;
-//   - once a drain has answered on replica A, no grant to that agent commits on replica B.
+//   - once a drain has answered on replica A, no grant to that agent commits on replica B;
+//   - an agent's nonce sent to both replicas at once, among other agents' calls, is spent exactly
+//     once (each replica sends agent auth in batches: store/agent-auth.ts).
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node scripts/run-tests.mjs fleet-races
 import { after, before, test } from 'node:test';
@@ -119,5 +121,22 @@ test('a drain answered on one replica stops grants on the other', { skip, timeou
     assert.equal(late.rows[0]!.n, 0, `round ${round}: no grant committed after the drain answered`);
     const before = await testDb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM contract_events WHERE agent_pubkey = $1 AND event = 'granted'`, [agent.publicKey]);
     assert.ok(before.rows[0]!.n >= 5, 'grants happened before the drain');
+  }
+});
+
+test('one agent nonce sent to two replicas at once, among other agents\' calls, is accepted exactly once', { skip, timeout: 300_000 }, async () => {
+  const { provider, poolId } = await providerWithPool(a);
+  const agents: Identity[] = [];
+  for (let i = 0; i < 8; i++) agents.push(await registerAgent(a, provider, poolId, `nonce-race-${i}`));
+  for (let round = 0; round < 20; round++) {
+    const nonce = `nonce-race-round-${round}-xx`;
+    const beat = (replica: Harness, agent: Identity, n?: string) =>
+      call(replica, agent, 'POST', `${base(provider)}/heartbeat`, { version: '1.0.0' }, { keyHeader: 'X-Agent-Pubkey', ...(n ? { nonce: n } : {}) });
+    const racers = [a, b].flatMap((replica) => [0, 1, 2].map(() => beat(replica, agents[0]!, nonce)));
+    const others = agents.slice(1).flatMap((agent) => [a, b].map((replica) => beat(replica, agent)));
+    const [raced, rest] = await Promise.all([Promise.all(racers), Promise.all(others)]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), [200, 401, 401, 401, 401, 401], `round ${round}`);
+    for (const r of raced.filter((x) => x.status === 401)) assert.equal(r.body.error.code, 'replayed_request');
+    assert.ok(rest.every((r) => r.status === 200), `round ${round}: the other agents' beats were all accepted`);
   }
 });

@@ -7,8 +7,9 @@ import { HEX_KEY_RE, HEX_SIG_RE, NONCE_RE, TIMESTAMP_RE, type EndpointAuth } fro
 import { publicKeyFromHex, requestMessage, verifyMessage } from '@dc/core/node';
 import type { Db } from '../db/db.js';
 import { DomainError, fail } from '../errors.js';
-import { spendNonceAndRecordHeartbeat, type HeartbeatReport, type HeartbeatState } from '../store/agents.js';
-import { spendAgentNonce, spendNonce, type AgentNonceSpend, type NonceSpend } from '../store/auth.js';
+import { AgentAuthBatcher } from '../store/agent-auth.js';
+import type { HeartbeatReport, HeartbeatState } from '../store/agents.js';
+import { spendNonce, type NonceSpend } from '../store/auth.js';
 import { assertSafeInput } from './input-guard.js';
 
 export type Signer =
@@ -19,7 +20,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call (core's EndpointAuth); routes without it (ops, installer, dashboard) are public. */
     auth?: EndpointAuth;
-    /** The heartbeat route: a valid heartbeat is recorded in the nonce's round trip (routes/agents.ts). */
+    /** The heartbeat route: a valid heartbeat is recorded with the nonce (routes/agents.ts). */
     heartbeat?: HeartbeatWithNonce;
   }
   interface FastifyRequest {
@@ -35,7 +36,6 @@ declare module 'fastify' {
 export interface HeartbeatWithNonce {
   /** The heartbeat to record, or null when the request is not valid input (the usual pipeline then refuses it). */
   report(req: FastifyRequest): HeartbeatReport | null;
-  rewriteAfterSeconds: number;
 }
 
 const KEY_CACHE_MAX = 50_000;
@@ -65,8 +65,10 @@ function spendChecks(row: NonceSpend): void {
   if (row.fresh === 0) throw replayed();
 }
 
-export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: string | null): void {
+/** `heartbeatRewriteAfterSeconds`: how long an unchanged heartbeat is not rewritten (routes/agents.ts). */
+export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: string | null, heartbeatRewriteAfterSeconds: number): void {
   const keys = new KeyCache();
+  const agentAuth = new AgentAuthBatcher(db, heartbeatRewriteAfterSeconds);
   app.decorateRequest('signer', null);
   app.decorateRequest('heartbeat', null);
 
@@ -128,16 +130,9 @@ export function registerAuth(app: FastifyInstance, db: Db, publicAuthority: stri
 
     const agentsMayCall = mode === 'agent' || mode === 'provider_or_agent';
     if (isAgent && mode !== 'setup') {
-      const hb = req.routeOptions.config.heartbeat;
-      const report = hb?.report(req) ?? null;
-      let row: AgentNonceSpend;
-      if (hb && report) {
-        const spent = await spendNonceAndRecordHeartbeat(db, { agentPubkey: pubkey, nonce, timestampMs: timestamp, pathProvider: pathPubkey(req) ?? '' }, report, hb.rewriteAfterSeconds);
-        req.heartbeat = spent.heartbeat;
-        row = spent;
-      } else {
-        row = await spendAgentNonce(db, pubkey, nonce, timestamp);
-      }
+      const report = req.routeOptions.config.heartbeat?.report(req) ?? undefined;
+      const row = await agentAuth.spend({ agentPubkey: pubkey, nonce, timestampMs: timestamp, pathProvider: pathPubkey(req) ?? '', heartbeat: report });
+      req.heartbeat = row.heartbeat;
       spendChecks(row);
       if (row.provider_pubkey === null) throw fail('unknown_agent');
       if (row.revoked) throw fail('agent_revoked');

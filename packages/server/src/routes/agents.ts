@@ -122,6 +122,6 @@ export function agentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       if (req.body.inventory !== undefined) await recordInventory(ctx.db, req.signer!.pubkey, req.body.inventory);
       ctx.metrics.heartbeats.inc();
       return { acknowledged: true, ...state, next_heartbeat_seconds: nextHeartbeatSeconds(ctx.config.agentOfflineAfterSeconds) };
-    }, { config: { heartbeat: { report: heartbeatReport, rewriteAfterSeconds: heartbeatRewriteAfterSeconds(ctx.config.agentOfflineAfterSeconds) } } });
+    }, { config: { heartbeat: { report: heartbeatReport } } });
   };
 }

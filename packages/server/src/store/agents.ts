@@ -6,7 +6,6 @@ import { PERMISSIONS, delegationMessage, type AgentSetupResult, type AgentState,
 import { hashSetupToken, signMessage, type Identity } from '@dc/core/node';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, fail, notFound } from '../errors.js';
-import { AGENT_DELEGATION_CTE, SPEND_NONCE_CTES, type AgentNonceSpend } from './auth.js';
 import { releaseLeasesOfAgent } from './leases.js';
 import { agentActor, providerActor, recordAudit, type Actor } from './audit.js';
 import { readAgent } from './pools.js';
@@ -129,65 +128,6 @@ export interface HeartbeatReport {
   active_contracts?: number;
   max_concurrent?: number;
   capabilities?: Record<string, unknown>;
-}
-
-/** The nonce spend and delegation (auth's checks), with the heartbeat's own answer when it was recorded. */
-export interface NonceSpendWithHeartbeat extends AgentNonceSpend {
-  heartbeat: HeartbeatState | null;
-}
-
-/**
- * A heartbeat in one round trip: spend the nonce and read the delegation (what auth checks on
- * every agent call), record the heartbeat, and read the answer. The heartbeat is written only if
- * the request passes every check auth then makes in JS (in the window, nonce fresh, agent of the
- * path's provider, not revoked), so a refused request writes nothing but its spent nonce.
- *
- * `last_seen_at` is not rewritten while it is younger than `rewriteAfterSeconds` and the report
- * is unchanged: such a beat can change nothing a reader sees (routes/agents.ts says why the bound
- * is safe). The statement still spends the nonce, so every beat is verified and unreplayable.
- */
-export async function spendNonceAndRecordHeartbeat(
-  db: Queryable,
-  req: { agentPubkey: string; nonce: string; timestampMs: string; pathProvider: string },
-  hb: HeartbeatReport,
-  rewriteAfterSeconds: number,
-): Promise<NonceSpendWithHeartbeat> {
-  const r = await db.query<AgentNonceSpend & HeartbeatState & { recorded: boolean }>(
-    `WITH ${SPEND_NONCE_CTES},
-     ${AGENT_DELEGATION_CTE},
-     hb AS (
-       INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities, max_concurrent)
-       SELECT $1, now(), $5::text, $6::text, $7::int, $8::jsonb, $9::int FROM d
-       WHERE EXISTS (SELECT 1 FROM spent) AND d.provider_pubkey = $4 AND NOT d.revoked
-       ON CONFLICT (agent_pubkey) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, version = EXCLUDED.version,
-         provisioner_type = EXCLUDED.provisioner_type, active_contracts = EXCLUDED.active_contracts,
-         capabilities = EXCLUDED.capabilities,
-         -- omitted keeps the last value (DESIGN.md "Capacity")
-         max_concurrent = COALESCE(EXCLUDED.max_concurrent, agent_status.max_concurrent)
-       WHERE agent_status.last_seen_at <= now() - make_interval(secs => $10::float8)
-         OR agent_status.version IS DISTINCT FROM EXCLUDED.version
-         OR agent_status.provisioner_type IS DISTINCT FROM EXCLUDED.provisioner_type
-         OR agent_status.active_contracts IS DISTINCT FROM EXCLUDED.active_contracts
-         OR agent_status.capabilities IS DISTINCT FROM EXCLUDED.capabilities
-         OR agent_status.max_concurrent IS DISTINCT FROM COALESCE(EXCLUDED.max_concurrent, agent_status.max_concurrent)
-       RETURNING 1)
-     SELECT w.in_window, (SELECT count(*) FROM spent)::int AS fresh,
-       d.provider_pubkey, d.pool_id, d.revoked, p.name AS pool_name, d.state,
-       (EXISTS (SELECT 1 FROM spent) AND d.provider_pubkey = $4 AND NOT d.revoked) AS recorded,
-       (d.state = 'draining' AND NOT EXISTS (
-         SELECT 1 FROM contract_sign_requests l WHERE l.provisioning_lock_agent = $1 AND l.provisioning_lock_expires_at > now())) AS drained
-     FROM win w
-     LEFT JOIN d ON true
-     LEFT JOIN agent_pools p ON p.pool_id = d.pool_id`,
-    [
-      req.agentPubkey, req.nonce, req.timestampMs, req.pathProvider,
-      hb.version, hb.provisioner_type ?? null, hb.active_contracts ?? null,
-      hb.capabilities === undefined ? null : JSON.stringify(hb.capabilities), hb.max_concurrent ?? null, rewriteAfterSeconds,
-    ],
-    { prepare: 'dc_auth_heartbeat' },
-  );
-  const { recorded, pool_name, state, drained, ...spend } = r.rows[0]!;
-  return { ...spend, heartbeat: recorded ? { pool_id: spend.pool_id, pool_name, state, drained: drained === true } : null };
 }
 
 interface AgentRow {
