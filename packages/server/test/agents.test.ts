@@ -694,6 +694,28 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
     );
   });
 
+  test('a turn without heartbeats (the nonce-only statement) keeps each outcome too', async () => {
+    const agent = await registerAgent(h, provider, poolId, 'batch-nonces-only');
+    const other = await registerAgent(h, provider, poolId, 'batch-nonces-only-2');
+    const late = await registerAgent(h, provider, poolId, 'batch-nonces-only-3');
+    const { db, seen } = counting();
+    const batcher = new AgentAuthBatcher(db, 1);
+    await batcher.spend(req(other, 'nonces-only-spent-01'));
+    seen.statements = 0;
+    const [ok, replay, unknown, stale] = await Promise.all([
+      batcher.spend(req(agent, 'nonces-only-fresh-01')),
+      batcher.spend(req(other, 'nonces-only-spent-01')),
+      batcher.spend(req(generateIdentity(), 'nonces-only-nobody-1')),
+      batcher.spend(req(late, 'nonces-only-late-01', { timestampMs: String(Date.now() + 120_000) })),
+    ]);
+    assert.equal(seen.statements, 1);
+    assert.deepEqual(ok, { in_window: true, fresh: 1, provider_pubkey: provider.publicKey, pool_id: poolId, revoked: false, heartbeat: null });
+    assert.equal(replay.fresh, 0);
+    assert.equal(replay.provider_pubkey, provider.publicKey);
+    assert.deepEqual([unknown.fresh, unknown.provider_pubkey], [1, null]);
+    assert.deepEqual([stale.in_window, stale.fresh], [false, 0]);
+  });
+
   test('one agent twice in a turn goes in two statements: two nonces both spent, one nonce spent once', async () => {
     const agent = await registerAgent(h, provider, poolId, 'batch-twice');
     const { db, seen } = counting();

@@ -40,14 +40,17 @@ const MAX_IN_FLIGHT = 4;
 // Items come as one JSON array (k: the item's index). Every agent appears at most once per batch
 // (the batcher holds a second request of the same agent for the next statement), so `spent`,
 // keyed by agent, tells each item's own nonce apart, and the heartbeat upsert touches each status
-// row once. Rows are written in agent order, so two replicas' batches cannot deadlock.
+// row once. Rows are written in agent order, so two replicas' batches cannot deadlock. The
+// lookups are LATERAL … LIMIT 1: one index probe per item, where a join estimated from the JSON's
+// default 100 rows scanned every delegation.
 //
 // A heartbeat is written only if the item passes every check auth then makes in JS (in the
 // window, nonce fresh, agent of the path's provider, not revoked), so a refused request writes
 // nothing but its spent nonce. `last_seen_at` is not rewritten while it is younger than $2
 // seconds and the report is unchanged: such a beat changes nothing a reader sees
 // (routes/agents.ts heartbeatRewriteAfterSeconds says why the bound is safe).
-const AGENT_AUTH_SQL = `
+function agentAuthSql(heartbeats: boolean): string {
+  const nonceAndDelegation = `
 WITH i AS (
   SELECT x.*, to_timestamp(x.ts / 1000.0) AS request_at,
     to_timestamp(x.ts / 1000.0) BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000})
@@ -61,7 +64,12 @@ spent AS (
 d AS (
   SELECT i.k, dl.provider_pubkey, dl.pool_id, dl.revoked_at IS NOT NULL AS revoked, dl.state,
     (i.hb AND dl.provider_pubkey = i.provider AND dl.revoked_at IS NULL AND i.agent IN (SELECT pubkey FROM spent)) AS recorded
-  FROM i JOIN provider_agent_delegations dl ON dl.agent_pubkey = i.agent),
+  FROM i CROSS JOIN LATERAL (
+    SELECT provider_pubkey, pool_id, revoked_at, state FROM provider_agent_delegations WHERE agent_pubkey = i.agent LIMIT 1) dl)`;
+  const answer = `
+SELECT i.k, i.in_window, (i.agent IN (SELECT pubkey FROM spent))::int AS fresh, d.provider_pubkey, d.pool_id, d.revoked`;
+  if (!heartbeats) return `${nonceAndDelegation}${answer}, false AS recorded\nFROM i LEFT JOIN d USING (k)`;
+  return `${nonceAndDelegation},
 beat AS (
   INSERT INTO agent_status (agent_pubkey, last_seen_at, version, provisioner_type, active_contracts, capabilities, max_concurrent)
   SELECT i.agent, now(), i.version, i.ptype, i.active, i.caps, i.maxc FROM i JOIN d USING (k) WHERE d.recorded ORDER BY i.agent
@@ -76,14 +84,17 @@ beat AS (
     OR agent_status.active_contracts IS DISTINCT FROM EXCLUDED.active_contracts
     OR agent_status.capabilities IS DISTINCT FROM EXCLUDED.capabilities
     OR agent_status.max_concurrent IS DISTINCT FROM COALESCE(EXCLUDED.max_concurrent, agent_status.max_concurrent)
-  RETURNING 1)
-SELECT i.k, i.in_window, (i.agent IN (SELECT pubkey FROM spent))::int AS fresh,
-  d.provider_pubkey, d.pool_id, d.revoked, COALESCE(d.recorded, false) AS recorded, p.name AS pool_name, d.state,
+  RETURNING 1)${answer},
+  COALESCE(d.recorded, false) AS recorded, p.name AS pool_name, d.state,
   CASE WHEN d.recorded THEN d.state = 'draining' AND NOT EXISTS (
     SELECT 1 FROM contract_sign_requests l WHERE l.provisioning_lock_agent = i.agent AND l.provisioning_lock_expires_at > now()) END AS drained
 FROM i
 LEFT JOIN d USING (k)
-LEFT JOIN agent_pools p ON p.pool_id = d.pool_id AND d.recorded`;
+LEFT JOIN LATERAL (SELECT name FROM agent_pools WHERE pool_id = d.pool_id AND d.recorded LIMIT 1) p ON true`;
+}
+/** For a batch with a heartbeat in it; one without skips the status upsert and the answer's reads. */
+const WITH_HEARTBEATS_SQL = agentAuthSql(true);
+const NONCES_ONLY_SQL = agentAuthSql(false);
 
 type Row = AgentNonceSpend & { k: number; recorded: boolean; pool_name: string | null; state: HeartbeatState['state']; drained: boolean | null };
 
@@ -155,7 +166,10 @@ export class AgentAuthBatcher {
     });
     let rows: Row[];
     try {
-      rows = (await this.db.query<Row>(AGENT_AUTH_SQL, [JSON.stringify(items), this.heartbeatRewriteAfterSeconds], { prepare: 'dc_agent_auth' })).rows;
+      const json = JSON.stringify(items);
+      rows = (items.some((x) => x.hb)
+        ? await this.db.query<Row>(WITH_HEARTBEATS_SQL, [json, this.heartbeatRewriteAfterSeconds], { prepare: 'dc_agent_auth_heartbeats' })
+        : await this.db.query<Row>(NONCES_ONLY_SQL, [json], { prepare: 'dc_agent_auth' })).rows;
     } catch (err) {
       // Input is checked before it joins a batch; should an item still break the statement, it
       // must fail alone, so each item is sent again on its own. A lost database fails them all.
