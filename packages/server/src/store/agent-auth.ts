@@ -7,7 +7,7 @@
 import { HEX_KEY_RE, MAX_CLOCK_FUTURE_MS, MAX_CLOCK_PAST_MS } from '@dc/core';
 import { isDatabaseUnavailable, type Queryable } from '../db/db.js';
 import type { HeartbeatReport, HeartbeatState } from './agents.js';
-import type { AgentNonceSpend } from './auth.js';
+import type { NonceSpend } from './auth.js';
 
 export interface AgentAuthRequest {
   agentPubkey: string;
@@ -25,7 +25,11 @@ export interface AgentAuthRequest {
 }
 
 /** The nonce spend and delegation (auth's checks), with the heartbeat's answer when one was recorded. */
-export interface AgentAuthOutcome extends AgentNonceSpend {
+export interface AgentAuthOutcome extends NonceSpend {
+  /** null: no such agent. */
+  provider_pubkey: string | null;
+  pool_id: string | null;
+  revoked: boolean | null;
   heartbeat: HeartbeatState | null;
 }
 
@@ -96,7 +100,7 @@ LEFT JOIN LATERAL (SELECT name FROM agent_pools WHERE pool_id = d.pool_id AND d.
 const WITH_HEARTBEATS_SQL = agentAuthSql(true);
 const NONCES_ONLY_SQL = agentAuthSql(false);
 
-type Row = AgentNonceSpend & { k: number; recorded: boolean; pool_name: string | null; state: HeartbeatState['state']; drained: boolean | null };
+type Row = Omit<AgentAuthOutcome, 'heartbeat'> & { k: number; recorded: boolean; pool_name: string | null; state: HeartbeatState['state']; drained: boolean | null };
 
 interface Pending {
   req: AgentAuthRequest;
@@ -172,9 +176,10 @@ export class AgentAuthBatcher {
         : await this.db.query<Row>(NONCES_ONLY_SQL, [json], { prepare: 'dc_agent_auth' })).rows;
     } catch (err) {
       // Input is checked before it joins a batch; should an item still break the statement, it
-      // must fail alone, so each item is sent again on its own. A lost database fails them all.
+      // must fail alone, so each item is sent again on its own (one after another, within this
+      // batch's slot). A lost database fails them all.
       if (batch.length > 1 && !isDatabaseUnavailable(err)) {
-        await Promise.all(batch.map((p) => this.send([p])));
+        for (const p of batch) await this.send([p]);
       } else {
         for (const p of batch) p.reject(err);
       }

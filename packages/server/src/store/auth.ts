@@ -11,13 +11,6 @@ export interface NonceSpend {
   fresh: number;
 }
 
-export interface AgentNonceSpend extends NonceSpend {
-  /** null: no such agent. */
-  provider_pubkey: string | null;
-  pool_id: string | null;
-  revoked: boolean | null;
-}
-
 // One round trip, its own autocommitted statement (outside any handler transaction, so the nonce
 // stays spent when the request is refused): check the timestamp window against the database
 // clock, so every replica draws the same line that nonce pruning uses, then spend the nonce.
