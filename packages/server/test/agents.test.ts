@@ -625,8 +625,8 @@ describe('heartbeat recorded in the statement that spends its nonce', () => {
 });
 
 describe('agent auth in batches (store/agent-auth.ts)', () => {
-  /** h.db, counting the statements sent through it. */
-  const counting = () => {
+  /** A batcher over h.db, counting the statements it sends. */
+  const countingBatcher = () => {
     const seen = { statements: 0 };
     const db: Queryable = {
       query: (sql, params, opts) => {
@@ -635,7 +635,7 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
       },
       exec: (sql) => h.db.exec(sql),
     };
-    return { db, seen };
+    return { batcher: new AgentAuthBatcher(db, 1), seen };
   };
   const req = (agent: Identity, nonce: string, extra: Partial<AgentAuthRequest> = {}): AgentAuthRequest =>
     ({ agentPubkey: agent.publicKey, nonce, timestampMs: String(Date.now()), pathProvider: provider.publicKey, ...extra });
@@ -649,8 +649,7 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
     const stranger = generateIdentity();
     const elsewhere = await registerAgent(h, provider, poolId, 'batch-elsewhere');
     const late = await registerAgent(h, provider, poolId, 'batch-late');
-    const { db, seen } = counting();
-    const batcher = new AgentAuthBatcher(db, 1);
+    const { batcher, seen } = countingBatcher();
     await batcher.spend(req(replayer, 'batch-replayed-nonce-01'));
     seen.statements = 0;
 
@@ -698,8 +697,7 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
     const agent = await registerAgent(h, provider, poolId, 'batch-nonces-only');
     const other = await registerAgent(h, provider, poolId, 'batch-nonces-only-2');
     const late = await registerAgent(h, provider, poolId, 'batch-nonces-only-3');
-    const { db, seen } = counting();
-    const batcher = new AgentAuthBatcher(db, 1);
+    const { batcher, seen } = countingBatcher();
     await batcher.spend(req(other, 'nonces-only-spent-01'));
     seen.statements = 0;
     const [ok, replay, unknown, stale] = await Promise.all([
@@ -718,8 +716,7 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
 
   test('one agent twice in a turn goes in two statements: two nonces both spent, one nonce spent once', async () => {
     const agent = await registerAgent(h, provider, poolId, 'batch-twice');
-    const { db, seen } = counting();
-    const batcher = new AgentAuthBatcher(db, 1);
+    const { batcher, seen } = countingBatcher();
     const two = await Promise.all([batcher.spend(req(agent, 'twice-nonce-a-0001')), batcher.spend(req(agent, 'twice-nonce-b-0001'))]);
     assert.deepEqual(two.map((r) => r.fresh), [1, 1]);
     assert.equal(seen.statements, 2);
@@ -750,8 +747,7 @@ describe('agent auth in batches (store/agent-auth.ts)', () => {
 
   test('past 64 items a turn takes more statements, and every item is answered', async () => {
     const agents = await Promise.all(Array.from({ length: 70 }, (_, i) => registerAgent(h, provider, poolId, `batch-many-${i}`)));
-    const { db, seen } = counting();
-    const batcher = new AgentAuthBatcher(db, 1);
+    const { batcher, seen } = countingBatcher();
     const out = await Promise.all(agents.map((a, i) => batcher.spend(req(a, `batch-many-nonce-${i}`, { heartbeat: { version: '1.0.0' } }))));
     assert.equal(seen.statements, 2);
     assert.ok(out.every((r) => r.fresh === 1 && r.heartbeat?.pool_id === poolId));

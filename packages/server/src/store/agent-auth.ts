@@ -4,10 +4,10 @@
 // for many requests instead of one each; a lone request waits for nothing (it is sent at the end
 // of the event-loop turn that brought it). Each item keeps its own outcome: its own window check,
 // its own nonce, its own delegation, its own heartbeat write.
-import { HEX_KEY_RE, MAX_CLOCK_FUTURE_MS, MAX_CLOCK_PAST_MS } from '@dc/core';
+import { HEX_KEY_RE } from '@dc/core';
 import { isDatabaseUnavailable, type Queryable } from '../db/db.js';
 import type { HeartbeatReport, HeartbeatState } from './agents.js';
-import type { NonceSpend } from './auth.js';
+import { inRequestWindow, type NonceSpend } from './auth.js';
 
 export interface AgentAuthRequest {
   agentPubkey: string;
@@ -56,9 +56,7 @@ const MAX_IN_FLIGHT = 4;
 function agentAuthSql(heartbeats: boolean): string {
   const nonceAndDelegation = `
 WITH i AS (
-  SELECT x.*, to_timestamp(x.ts / 1000.0) AS request_at,
-    to_timestamp(x.ts / 1000.0) BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000})
-                                  AND now() + make_interval(secs => ${MAX_CLOCK_FUTURE_MS / 1000}) AS in_window
+  SELECT x.*, to_timestamp(x.ts / 1000.0) AS request_at, ${inRequestWindow('to_timestamp(x.ts / 1000.0)')} AS in_window
   FROM jsonb_to_recordset($1::jsonb) AS x(k int, agent text, nonce text, ts bigint, provider text, hb boolean,
     version text, ptype text, active int, caps jsonb, maxc int)),
 spent AS (

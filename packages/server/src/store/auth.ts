@@ -11,13 +11,17 @@ export interface NonceSpend {
   fresh: number;
 }
 
+/** SQL: the request time `ts` (timestamptz) lies inside the accepted window by the database clock. */
+export function inRequestWindow(ts: string): string {
+  return `${ts} BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000}) AND now() + make_interval(secs => ${MAX_CLOCK_FUTURE_MS / 1000})`;
+}
+
 // One round trip, its own autocommitted statement (outside any handler transaction, so the nonce
 // stays spent when the request is refused): check the timestamp window against the database
 // clock, so every replica draws the same line that nonce pruning uses, then spend the nonce.
 const SPEND_NONCE_SQL = `WITH
   t AS (SELECT to_timestamp($3::bigint / 1000.0) AS ts),
-  win AS (SELECT ts, ts BETWEEN now() - make_interval(secs => ${MAX_CLOCK_PAST_MS / 1000})
-                          AND now() + make_interval(secs => ${MAX_CLOCK_FUTURE_MS / 1000}) AS in_window FROM t),
+  win AS (SELECT ts, ${inRequestWindow('ts')} AS in_window FROM t),
   spent AS (
     INSERT INTO request_nonces (pubkey, nonce, request_at) SELECT $1, $2, ts FROM win WHERE in_window
     ON CONFLICT DO NOTHING RETURNING 1)
