@@ -21,16 +21,7 @@ export type RequestOf<E extends Endpoint> = FastifyRequest<RouteGenericInterface
 /** What a handler returns: the success body (sent with E's success status); nothing for 204; text for raw answers (CSV). */
 export type Answer<E extends Endpoint> = E['ok'][1] extends TSchema ? Static<E['ok'][1]> : E['ok'][0] extends 204 ? void : string;
 
-/**
- * An answer the database already serialised to exactly what E's response schema gives
- * (store/answer-json.ts): sent as it is, without parsing and serialising it again.
- */
-export class SerializedAnswer<E extends Endpoint> {
-  declare private readonly endpoint: E;
-  constructor(readonly json: string) {}
-}
-
-export type Handler<E extends Endpoint> = (req: RequestOf<E>, reply: FastifyReply) => Promise<Answer<E> | SerializedAnswer<E>>;
+export type Handler<E extends Endpoint> = (req: RequestOf<E>, reply: FastifyReply) => Promise<Answer<E>>;
 
 /** Route options an endpoint may add: a rate limit before auth, a check before validation, a body limit, auth's extras. */
 export type RouteExtras = Pick<RouteShorthandOptions, 'onRequest' | 'preValidation' | 'bodyLimit'> & {
@@ -76,8 +67,6 @@ export function route<E extends Endpoint>(app: App, e: E, handler: Handler<E>, {
     ...extras,
     handler: async (req, reply) => {
       const result = await handler(req as RequestOf<E>, reply);
-      // The content type Fastify gives the answers it serialises itself.
-      if (result instanceof SerializedAnswer) return reply.code(e.ok[0]).type('application/json; charset=utf-8').send(result.json);
       return reply.code(e.ok[0]).send(result);
     },
   });

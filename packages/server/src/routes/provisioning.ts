@@ -11,8 +11,7 @@ import type { WaitScope } from '../dispatch.js';
 import type { Signer } from '../http/auth.js';
 import { fleetPolicyOf } from '../store/eligibility.js';
 import { failedBatch, provisionedBatch, terminatedBatch } from '../store/batches.js';
-import { itemsAnswer } from '../store/answer-json.js';
-import { route, SerializedAnswer } from './common.js';
+import { route } from './common.js';
 
 /** A poll without `wait` answers at once. */
 const NO_WAIT_SECONDS = 0;
@@ -75,7 +74,7 @@ export function provisioningRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       const scope: WaitScope = { provider: c.provider, poolId: c.poolId, agent: c.agent, actions };
       const items = await ctx.dispatcher.poll(scope, req.query.wait ?? NO_WAIT_SECONDS,
         () => recording(scope, (info) => pendingProvision(ctx.db, c, limit, policy, actions, info)), clientGone(reply));
-      return new SerializedAnswer<typeof ENDPOINTS.pendingProvision>(itemsAnswer(items));
+      return { items };
     });
 
     route(app, ENDPOINTS.claim, async (req, reply) => {

@@ -19,7 +19,7 @@
 // Fleet operations (DESIGN.md v3): new provision grants follow the eligibility rule of
 // eligibility.ts (drain, pause, cool-down, capacity, retry elsewhere) and may go to a fallback
 // pool (routing.ts fallbackRoutesCte). Every grant transaction locks the agent's row first (lockAgent).
-import { LAST_ERROR_MAX_CHARS, WorkItem, workActionOf, type ContractAction, type ErrorClass, type WorkAction } from '@dc/core';
+import { LAST_ERROR_MAX_CHARS, workActionOf, type ContractAction, type ErrorClass, type WorkAction, type WorkItem } from '@dc/core';
 import type { Db, Queryable } from '../db/db.js';
 import { DomainError, fail } from '../errors.js';
 import { MAX_BACKOFF_SECONDS } from '../timing.js';
@@ -34,7 +34,6 @@ import {
 } from './eligibility.js';
 import { notifyWork, notifyWorkSql } from './work-notify.js';
 import { providerActor, recordAudit } from './audit.js';
-import { rowJsonSql } from './answer-json.js';
 
 export interface LeasePolicy {
   ttlSeconds: number;
@@ -62,20 +61,11 @@ export interface WaiterInfo {
 
 const fleetOf = (policy: LeasePolicy): FleetPolicy => policy.fleet ?? DEFAULT_FLEET_POLICY;
 
-/**
- * Core's WorkItem without lock_ttl_seconds, selected from CONTRACT_FROM. A teardown uses the
- * provisioner type recorded when the machine was built, not the offering's current one.
- */
-export const WORK_ITEM_COLUMNS = `${CONTRACT_COLUMNS}, ${workActionSql()} AS action,
+/** A teardown uses the provisioner type recorded when the machine was built, not the offering's current one. */
+const ITEM_COLUMNS = `${CONTRACT_COLUMNS}, ${workActionSql()} AS action,
   CASE WHEN ${workActionSql()} = 'terminate' THEN COALESCE(c.provisioned_type, o.provisioner_type) ELSE o.provisioner_type END AS provisioner_type,
   o.provisioner_config,
   (${workActionSql()} = 'provision' AND COALESCE(lease_pool_d.pool_id <> c.route_pool_id, false)) AS via_fallback`;
-
-/** A work item as the JSON text WorkItem serialises to (answer-json.ts); `alias` selects WORK_ITEM_COLUMNS and lock_ttl_seconds. */
-const itemJsonSql = (alias: string) => rowJsonSql(WorkItem, alias);
-
-/** An item of a listing, already serialised (itemJsonSql): the route sends it as it is. */
-export type WorkItemJson = string;
 
 /** SQL: the host_scope the agent `agentParam` reported in its last heartbeat. */
 const agentScopeSql = (agentParam: string) =>
@@ -173,27 +163,24 @@ function teardownWhere(pooled: boolean, grace: string): string {
 }
 
 function pendingTeardownSql(pooled: boolean, limit: string, ttlSeconds: string, grace: string): string {
-  return `SELECT ${itemJsonSql('i')} AS item FROM (
-       SELECT ${WORK_ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
-       FROM ${CONTRACT_FROM}
-       WHERE c.contract_id IN (
-         SELECT c.contract_id FROM contract_sign_requests c WHERE ${teardownWhere(pooled, grace)}
-         ORDER BY c.created_at, c.contract_id LIMIT ${limit})
-     ) i
-     ORDER BY i.created_at, i.contract_id`;
+  return `SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
+     FROM ${CONTRACT_FROM}
+     WHERE c.contract_id IN (
+       SELECT c.contract_id FROM contract_sign_requests c WHERE ${teardownWhere(pooled, grace)}
+       ORDER BY c.created_at, c.contract_id LIMIT ${limit})
+     ORDER BY c.created_at, c.contract_id`;
 }
 
 /**
  * Provision work the caller may take now, oldest first: its own open leases, and new grants while
- * it is eligible (claim, not this listing, bounds them by its free slots). One row per item (its
- * JSON) plus the caller's free slots; one row with a NULL item when there is none.
+ * it is eligible (claim, not this listing, bounds them by its free slots). One row per item plus
+ * the caller's free slots; one row with NULL items when there is none.
  */
 function pendingProvisionWorkSql(s: ProvisionSql, limit: string, ttlSeconds: string): string {
   const order = 'ORDER BY c.created_at, c.contract_id';
   return `WITH ${provisionCtes(s)}
-     SELECT e.free, e.last_granted_at, CASE WHEN i.contract_id IS NOT NULL THEN ${itemJsonSql('i')} END AS item
-     FROM elig e LEFT JOIN LATERAL (
-       SELECT ${WORK_ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
+     SELECT e.free, e.last_granted_at, i.* FROM elig e LEFT JOIN LATERAL (
+       SELECT ${ITEM_COLUMNS}, ${ttlSeconds}::int AS lock_ttl_seconds
        FROM ${CONTRACT_FROM}
        WHERE c.contract_id IN (
          SELECT x.contract_id FROM (${routedWorkSql(s, `(${MINE} OR ${NEW_GRANT})`, `${order} LIMIT ${limit}`)}) x
@@ -212,16 +199,13 @@ export function pendingProvisionSql(pooled: boolean, limit: number, ttlSeconds: 
   return pendingProvisionWorkSql({ pooled, offline: String(Math.trunc(fleet.offlineAfterSeconds)), retryWindow: String(Math.trunc(fleet.retryElsewhereSeconds)) }, lim, ttl);
 }
 
-/**
- * Work this agent may take now: teardowns first (when asked), then provisions, `limit` in all, each
- * as its JSON. `info`: filled for the long-poll.
- */
+/** Work this agent may take now: teardowns first (when asked), then provisions, `limit` in all. `info`: filled for the long-poll. */
 export async function pendingProvision(
   db: Queryable, caller: Caller, limit: number, policy: LeasePolicy, actions: readonly WorkAction[] = ['provision'], info: WaiterInfo = {},
-): Promise<WorkItemJson[]> {
+): Promise<WorkItem[]> {
   const pooled = caller.poolId !== null;
   const fleet = fleetOf(policy);
-  const out: WorkItemJson[] = [];
+  const out: WorkItem[] = [];
   for (const work of (['terminate', 'provision'] as const).filter((w) => actions.includes(w))) {
     if (out.length >= limit) break;
     const p = new Params(caller);
@@ -230,19 +214,18 @@ export async function pendingProvision(
     const name = `dc_pending_${work}_${pooled ? 'pooled' : 'legacy'}`;
     if (work === 'terminate') {
       const grace = p.add(policy.stickyGraceSeconds ?? DEFAULT_STICKY_GRACE_SECONDS);
-      const r = await db.query<{ item: WorkItemJson }>(pendingTeardownSql(pooled, pLimit, pTtl, grace), p.values, { prepare: name });
-      out.push(...r.rows.map((row) => row.item));
+      out.push(...(await db.query<WorkItem>(pendingTeardownSql(pooled, pLimit, pTtl, grace), p.values, { prepare: name })).rows);
       continue;
     }
     const s: ProvisionSql = { pooled, offline: p.add(fleet.offlineAfterSeconds), retryWindow: p.add(fleet.retryElsewhereSeconds) };
-    const r = await db.query<WaiterRow & { item: WorkItemJson | null }>(pendingProvisionWorkSql(s, pLimit, pTtl), p.values, { prepare: name });
+    const r = await db.query<WorkItem & WaiterRow>(pendingProvisionWorkSql(s, pLimit, pTtl), p.values, { prepare: name });
     readWaiterInfo(r.rows, info);
-    for (const row of r.rows) if (row.item !== null) out.push(row.item);
+    out.push(...stripWaiterColumns(r.rows));
   }
   return out;
 }
 
-/** Columns a provision work query adds for the long-poll (elig). */
+/** Columns a provision work query adds for the long-poll (elig), removed from the items. */
 interface WaiterRow {
   free: number | null;
   last_granted_at: Date | null;
@@ -253,6 +236,10 @@ function readWaiterInfo(rows: readonly WaiterRow[], info: WaiterInfo): void {
     info.free = rows[0].free;
     info.lastGrantedAt = rows[0].last_granted_at;
   }
+}
+
+function stripWaiterColumns<T extends WaiterRow & { contract_id: string | null }>(rows: readonly T[]): WorkItem[] {
+  return rows.filter((row) => row.contract_id !== null).map(({ free: _f, last_granted_at: _l, ...item }) => item as unknown as WorkItem);
 }
 
 /**
@@ -323,7 +310,7 @@ async function claimWork(
        CASE WHEN renew THEN NULL ELSE grant_via_fallback END FROM granted`,
     ['via_fallback'],
   );
-  const items = `SELECT ${WORK_ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds, c.takes_expired AS _takes_expired, c.prev_agent AS _prev_agent
+  const items = `SELECT ${ITEM_COLUMNS}, ${pTtl}::int AS lock_ttl_seconds, c.takes_expired AS _takes_expired, c.prev_agent AS _prev_agent
      FROM ${contractFrom('granted')}`;
 
   if (work === 'terminate') {
@@ -415,7 +402,7 @@ async function claimWork(
 async function readItem(db: Queryable, id: string, policy: LeasePolicy): Promise<WorkItem> {
   return (
     await db.query<WorkItem>(
-      `SELECT ${WORK_ITEM_COLUMNS}, ${policy.ttlSeconds}::int AS lock_ttl_seconds FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`,
+      `SELECT ${ITEM_COLUMNS}, ${policy.ttlSeconds}::int AS lock_ttl_seconds FROM ${CONTRACT_FROM} WHERE c.contract_id = $1`,
       [id],
       { prepare: true },
     )
@@ -623,7 +610,7 @@ export async function provisioned(db: Db, caller: Caller, id: string, token: num
      ), ev AS (
        ${insertEventsSql(`SELECT contract_id, 'provisioned', $2, $3, NULL, ${workActionSql('status')} FROM done`)}
      )
-     SELECT ${WORK_ITEM_COLUMNS}, $6::int AS lock_ttl_seconds,
+     SELECT ${ITEM_COLUMNS}, $6::int AS lock_ttl_seconds,
        (SELECT ${HEALTH_DIRTY_SQL} FROM provider_agent_delegations d WHERE d.agent_pubkey = $2) AS _health_dirty
      FROM ${contractFrom('done')}`,
     [id, caller.agent, token, JSON.stringify(details), caller.provider, policy.ttlSeconds, caller.poolId],
