@@ -45,6 +45,11 @@ async function serve(kind: Kind): Promise<void> {
     server = app.server;
   }
   server.keepAliveTimeout = 60_000;
+  // Ends with its parent, however the parent ends.
+  process.on('disconnect', () => {
+    server.closeAllConnections();
+    server.close();
+  });
   server.listen(0, '127.0.0.1', () => process.send!((server.address() as { port: number }).port));
 }
 
